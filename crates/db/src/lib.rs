@@ -1,0 +1,109 @@
+//! Opens a service's own store. `sqlite://path` (the default, one file per service) or
+//! `postgres://...` (production). SQLite runs in WAL mode with `synchronous=FULL`: consumers acknowledge
+//! bus messages only after their commit, so a commit must survive a power cut, and batching (not a
+//! weaker sync mode) is what keeps it fast.
+
+use std::{str::FromStr, time::Duration};
+
+use sea_orm::{
+    DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
+    sqlx::{
+        postgres::PgPoolOptions,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    },
+};
+use sea_orm_migration::MigratorTrait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedScheme,
+    #[error("cannot open the database: {0}")]
+    Open(String),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(String),
+}
+
+/// Opens the database at `url` (creating a SQLite file if missing) and applies `M`'s migrations.
+pub async fn open<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbError> {
+    let db = connect(url).await?;
+    M::up(&db, None)
+        .await
+        .map_err(|e| DbError::Migrate(e.to_string()))?;
+    Ok(db)
+}
+
+/// Opens the database at `url` without migrating.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Open(redact(url, &e.to_string())))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| DbError::Open(redact(url, &e.to_string())))?;
+        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|e| DbError::Open(redact(url, &e.to_string())))?;
+        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+    } else {
+        Err(DbError::UnsupportedScheme)
+    }
+}
+
+/// Driver errors can quote the URL, which may hold a password: never let it through.
+fn redact(url: &str, message: &str) -> String {
+    message.replace(url, "<database url>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn sqlite_files_open_in_wal_mode_with_full_sync() {
+        let dir = std::env::temp_dir().join(format!("scifer-db-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/t.sqlite", dir.display());
+        let db = connect(&url).await.unwrap();
+        let mode = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA journal_mode",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(mode.try_get_by_index::<String>(0).unwrap(), "wal");
+        let sync = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA synchronous",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sync.try_get_by_index::<i32>(0).unwrap(), 2, "2 = FULL");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn other_schemes_are_refused() {
+        assert!(matches!(
+            connect("mysql://x").await,
+            Err(DbError::UnsupportedScheme)
+        ));
+    }
+}
