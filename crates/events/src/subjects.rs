@@ -26,6 +26,19 @@ pub enum StreamKind {
     Inbox,
 }
 
+impl StreamKind {
+    /// How long a stream keeps messages unless a deployment says otherwise. Channel events are kept
+    /// for good: a consumer that starts fresh rebuilds its channel table from them.
+    pub fn default_retention(self) -> Duration {
+        const DAY: u64 = 24 * 3600;
+        match self {
+            StreamKind::Ingest => Duration::from_secs(30 * DAY),
+            StreamKind::Meta | StreamKind::Inbox => Duration::from_secs(7 * DAY),
+            StreamKind::Channels => Duration::ZERO,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("bus prefix {0:?} must be non-empty lowercase letters, digits, '-' or '_'")]
 pub struct InvalidPrefix(String);
@@ -117,6 +130,7 @@ impl Bus {
             subjects,
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
+            // Zero means no age limit.
             max_age: retention,
             // Meta retries a failed delivery within seconds to minutes; later retries and replays
             // are deduplicated by consumers' own unique keys.
@@ -124,6 +138,15 @@ impl Bus {
             discard: stream::DiscardPolicy::Old,
             ..Default::default()
         }
+    }
+
+    /// Creates (or updates) a stream with its default retention.
+    pub async fn ensure_default_stream(
+        &self,
+        js: &jetstream::Context,
+        kind: StreamKind,
+    ) -> Result<stream::Stream, EnsureStreamError> {
+        self.ensure_stream(js, kind, kind.default_retention()).await
     }
 
     /// Creates (or updates) a stream, retrying briefly: a server that just started, or that just
