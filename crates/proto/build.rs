@@ -34,6 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        // Type names give every message `prost::Name`, so bus publishers can label payloads with
+        // their full protobuf name without a hand-kept table.
+        .compile_fds_with_config(fds, {
+            let mut config = prost_build::Config::new();
+            config.enable_type_names();
+            config
+        })?;
     Ok(())
 }
