@@ -21,6 +21,7 @@ test: lint build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	deploy/k8s-check
 
 fmt:
 	$(CARGO) fmt --all

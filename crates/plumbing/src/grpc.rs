@@ -36,12 +36,15 @@ pub fn into_router(routes: Routes) -> Router {
     routes.prepare().into_axum_router().layer(trace_layer())
 }
 
-/// A per-request span whose parent is the W3C trace context found in the request headers
-/// (gRPC metadata travels as HTTP headers).
-pub fn trace_layer() -> tower_http::trace::TraceLayer<
+/// The layer [`trace_layer`] returns.
+pub type GrpcTraceLayer = tower_http::trace::TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
     fn(&http::Request<axum::body::Body>) -> tracing::Span,
-> {
+>;
+
+/// A per-request span whose parent is the W3C trace context found in the request headers
+/// (gRPC metadata travels as HTTP headers).
+pub fn trace_layer() -> GrpcTraceLayer {
     tower_http::trace::TraceLayer::new_for_grpc().make_span_with(span_for_request as fn(&_) -> _)
 }
 

@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod db;
+mod grpc_web;
 mod nats;
 mod process;
 
 pub use db::{TestDb, postgres_selected};
+pub use grpc_web::{GrpcWebChannel, grpc_web_channel};
 pub use nats::{NatsServer, nats_server_binary};
 pub use process::{ServiceProcess, binary_path, free_port, wait_until};
 

@@ -1,0 +1,277 @@
+//! `spawn_app()`: a gateway on port 0 with its own nats-server, its own bus prefix and a test
+//! double of inbox, plus typed clients: gRPC-web (what browsers speak), native gRPC and plain HTTP.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use gateway::{ActiveWatches, Application, Config, StartupError};
+use scifer_events::{Bus, Publisher, async_nats};
+use scifer_plumbing::CancellationToken;
+use scifer_proto::{
+    events::v1::InboxEvent,
+    gateway::v1::inbox_api_client::InboxApiClient,
+    inbox::v1::{
+        Conversation, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
+        ListConversationsResponse, Message,
+        inbox_service_server::{InboxService, InboxServiceServer},
+    },
+};
+use scifer_test_support::{GrpcWebChannel, NatsServer, free_port, grpc_web_channel, unique_prefix};
+use tokio::task::JoinHandle;
+use tokio_util::sync::DropGuard;
+use tonic::{Request, Response, Status, metadata::MetadataMap, transport::Channel};
+
+/// The browser origin the test gateway allows.
+pub const ALLOWED_ORIGIN: &str = "http://app.scifer.test";
+/// How long the test gateway waits for inbox: short enough for the timeout test, long enough for a
+/// loaded 2-core machine.
+pub const INBOX_TIMEOUT_MS: u64 = 1_500;
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// What the gateway's inbox should be in a test.
+pub enum InboxMode {
+    /// The test double below.
+    Double,
+    /// Nothing listens at INBOX_URL.
+    Down,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub bus: Bus,
+    /// A NATS connection of the test's own, for publishing.
+    pub nats: async_nats::Client,
+    pub inbox: InboxDouble,
+    pub active_watches: ActiveWatches,
+    pub shutdown: CancellationToken,
+    pub server: JoinHandle<Result<(), StartupError>>,
+    _inbox_server: Option<DropGuard>,
+    _nats_server: NatsServer,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(InboxMode::Double).await
+}
+
+pub async fn spawn_app_with(mode: InboxMode) -> TestApp {
+    scifer_plumbing::install_crypto_provider();
+    init_tracing();
+    let nats_server = NatsServer::start().await;
+    let prefix = unique_prefix();
+    let inbox = InboxDouble::default();
+    let (inbox_url, inbox_server) = match mode {
+        InboxMode::Double => {
+            let (addr, stop) = inbox.serve().await;
+            (format!("http://{addr}"), Some(stop))
+        }
+        // A port that was free a moment ago: connecting is refused.
+        InboxMode::Down => (format!("http://127.0.0.1:{}", free_port()), None),
+    };
+    let vars = [
+        ("LISTEN_ADDR", "127.0.0.1:0".to_string()),
+        ("NATS_URL", nats_server.url()),
+        ("BUS_PREFIX", prefix.clone()),
+        ("INBOX_URL", inbox_url),
+        ("INBOX_TIMEOUT_MS", INBOX_TIMEOUT_MS.to_string()),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            format!("{ALLOWED_ORIGIN},http://other.scifer.test"),
+        ),
+        // Long, so that a prompt stop can only come from the streams ending, not from the grace
+        // period running out.
+        ("SHUTDOWN_GRACE_SECS", "60".to_string()),
+    ];
+    let config: Config =
+        scifer_plumbing::config::load_from(None, vars.into_iter().map(|(k, v)| (k.to_string(), v)))
+            .expect("test config");
+    let app = Application::build(config).await.expect("build the gateway");
+    let addr = app.local_addr().expect("gateway address");
+    let active_watches = app.active_watches();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let nats = scifer_events::connect(&nats_server.url())
+        .await
+        .expect("test NATS client");
+    let test_app = TestApp {
+        addr,
+        bus: Bus::new(&prefix).expect("bus prefix"),
+        nats,
+        inbox,
+        active_watches,
+        shutdown,
+        server,
+        _inbox_server: inbox_server,
+        _nats_server: nats_server,
+    };
+    test_app.wait_ready().await;
+    test_app
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The public API over gRPC-web.
+    pub fn web_client(&self) -> InboxApiClient<GrpcWebChannel> {
+        let origin = self.url().parse().expect("gateway uri");
+        InboxApiClient::with_origin(grpc_web_channel(), origin)
+    }
+
+    /// The same port over native gRPC (HTTP/2 without TLS).
+    pub async fn native_channel(&self) -> Channel {
+        tonic::transport::Endpoint::from_shared(self.url())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect over native gRPC")
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.url());
+        scifer_test_support::wait_until(PATIENCE, || {
+            let url = url.clone();
+            async move {
+                reqwest::get(&url)
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+            }
+        })
+        .await
+        .expect("the gateway did not become ready");
+    }
+
+    /// Publishes an inbox event for `workspace` through JetStream, as inbox does.
+    pub async fn publish_inbox_event(&self, workspace: &str, event_id: &str) {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        self.bus
+            .ensure_default_stream(&js, scifer_events::StreamKind::Inbox)
+            .await
+            .expect("inbox stream");
+        let event = InboxEvent {
+            event_id: event_id.into(),
+            workspace_id: workspace.into(),
+            ..Default::default()
+        };
+        Publisher::new(js)
+            .publish(
+                self.bus.inbox_event(workspace, "message_created"),
+                event_id,
+                &event,
+            )
+            .await
+            .expect("publish inbox event");
+    }
+}
+
+/// Installs, once per test binary, what production's telemetry installs for propagation: the W3C
+/// propagator and an OpenTelemetry layer, so the gateway really has a trace context to pass on.
+/// Log lines go to the test writer (shown for failing tests), filtered by `RUST_LOG` (default
+/// warn); the filter applies to logs only, so spans exist whatever `RUST_LOG` says.
+fn init_tracing() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt, util::SubscriberInitExt};
+
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let tracer = provider.tracer("gateway-tests");
+        opentelemetry::global::set_tracer_provider(provider);
+        let logs = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+        let _ = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_filter(logs),
+            )
+            .try_init();
+    });
+}
+
+/// A stand-in for the inbox service: records the metadata of every call and answers canned data.
+/// Conversation `c1` exists; `hang` never answers; anything else is NOT_FOUND.
+#[derive(Clone, Default)]
+pub struct InboxDouble {
+    seen: Arc<Mutex<Vec<MetadataMap>>>,
+}
+
+impl InboxDouble {
+    /// The metadata of every call so far.
+    pub fn seen(&self) -> Vec<MetadataMap> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Serves the double on a port of its own until the returned guard is dropped.
+    async fn serve(&self) -> (SocketAddr, DropGuard) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = tonic::service::Routes::new(InboxServiceServer::new(self.clone()))
+            .prepare()
+            .into_axum_router();
+        let stop = CancellationToken::new();
+        tokio::spawn(scifer_plumbing::serve::serve(
+            listener,
+            router,
+            stop.clone(),
+            Duration::from_secs(1),
+        ));
+        (addr, stop.drop_guard())
+    }
+
+    fn record<T>(&self, request: &Request<T>) {
+        self.seen.lock().unwrap().push(request.metadata().clone());
+    }
+}
+
+pub fn conversation(id: &str) -> Conversation {
+    Conversation {
+        id: id.into(),
+        channel_id: "ch1".into(),
+        last_message_preview: "hello".into(),
+        message_count: 2,
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl InboxService for InboxDouble {
+    async fn list_conversations(
+        &self,
+        request: Request<ListConversationsRequest>,
+    ) -> Result<Response<ListConversationsResponse>, Status> {
+        self.record(&request);
+        Ok(Response::new(ListConversationsResponse {
+            conversations: vec![conversation("c1"), conversation("c2")],
+            next_page_token: format!("after-{}", request.get_ref().page_size),
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<GetConversationRequest>,
+    ) -> Result<Response<GetConversationResponse>, Status> {
+        self.record(&request);
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(GetConversationResponse {
+                conversation: Some(conversation("c1")),
+                messages: vec![Message {
+                    id: "m1".into(),
+                    conversation_id: "c1".into(),
+                    text: "hello".into(),
+                    ..Default::default()
+                }],
+                next_page_token: String::new(),
+            })),
+            "hang" => std::future::pending().await,
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The gateway's API tests: one binary, a fresh gateway, nats-server and inbox double per test.
+
+// Helpers outside #[test] functions may fail loudly too: this is test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod health;
+mod http;
+mod inbox_reads;
+mod shutdown;
+mod watch;
