@@ -89,12 +89,12 @@ impl Publisher {
         mut headers: HeaderMap,
         payload: Bytes,
     ) -> Result<PublishAckFuture, PublishError> {
+        // The id goes into the header map itself: the builder's `headers()` replaces the whole map,
+        // so a `message_id()` set before it would be silently dropped (and dedup with it).
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
         headers.insert(EVENT_TYPE_HEADER, event_type);
         inject_current_context(&mut headers);
-        let publish = PublishMessage::build()
-            .message_id(msg_id)
-            .headers(headers)
-            .payload(payload);
+        let publish = PublishMessage::build().headers(headers).payload(payload);
         Ok(self.js.send_publish(subject, publish).await?)
     }
 
