@@ -1,0 +1,79 @@
+//! Settings, from `scifer_plumbing::config::load` (env names are the field names upper-cased).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub common: scifer_plumbing::config::Common,
+    /// Internal gRPC and health endpoint (`GRPC_ADDR`).
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: String,
+    /// `sqlite://path` or `postgres://...` (`DATABASE_URL`).
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+    /// How long JetStream waits for an ack before redelivering (`CONSUMER_ACK_WAIT_SECS`). Must
+    /// exceed the time one batch takes, or batches get redelivered while still in flight.
+    #[serde(default = "default_ack_wait_secs")]
+    pub consumer_ack_wait_secs: u64,
+    /// Events per fetch, and so per transaction (`CONSUMER_BATCH_SIZE`).
+    #[serde(default = "default_batch_size")]
+    pub consumer_batch_size: usize,
+    /// How long a fetch waits to fill a batch (`CONSUMER_FETCH_WAIT_MS`).
+    #[serde(default = "default_fetch_wait_ms")]
+    pub consumer_fetch_wait_ms: u64,
+}
+
+impl Config {
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.consumer_ack_wait_secs.max(1))
+    }
+
+    pub fn batch_options(&self) -> scifer_events::BatchOptions {
+        scifer_events::BatchOptions {
+            max_messages: self.consumer_batch_size.max(1),
+            max_wait: Duration::from_millis(self.consumer_fetch_wait_ms.max(10)),
+        }
+    }
+}
+
+fn default_grpc_addr() -> String {
+    "127.0.0.1:9082".into()
+}
+fn default_database_url() -> String {
+    "sqlite://inbox.sqlite".into()
+}
+fn default_ack_wait_secs() -> u64 {
+    30
+}
+fn default_batch_size() -> usize {
+    256
+}
+fn default_fetch_wait_ms() -> u64 {
+    200
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c: Config = scifer_plumbing::config::load_from(None, Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(c.grpc_addr, "127.0.0.1:9082");
+        assert_eq!(c.database_url, "sqlite://inbox.sqlite");
+        assert_eq!(c.batch_options().max_messages, 256);
+        let c: Config = scifer_plumbing::config::load_from(
+            None,
+            [
+                ("CONSUMER_BATCH_SIZE".to_string(), "10".to_string()),
+                ("CONSUMER_ACK_WAIT_SECS".to_string(), "2".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.batch_options().max_messages, 10);
+        assert_eq!(c.ack_wait(), Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,228 @@
+//! The two JetStream consumers. Each fetched batch is applied in ONE transaction, committed, its
+//! `InboxEvent`s published, and only then (when `handle_batch` returns) acknowledged by
+//! `scifer_events::consume_batches`. `handle_batch` is public so tests drive the very same code path,
+//! e.g. process a batch and not acknowledge it, as a crash between commit and ack would.
+
+use std::{sync::Arc, time::Duration};
+
+use scifer_events::{
+    Batch, BatchOptions, Bus, Delivered, Outcome, Publisher, async_nats::jetstream::consumer::PullConsumer,
+};
+use scifer_plumbing::CancellationToken;
+use scifer_proto::events::v1::{ChannelEvent, MetaEvent};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    apply::{Applier, Emission},
+    domain::WorkspaceId,
+};
+
+/// How long a batch that failed on the database waits before redelivery.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// What both consumers share: the store, the bus, and a lock that serialises their transactions
+/// (SQLite has a single writer anyway, and it closes the window in which a channel could connect
+/// while an event for it is being parked as pending in a concurrent transaction).
+pub struct Engine {
+    db: DatabaseConnection,
+    publisher: Publisher,
+    bus: Bus,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    pub fn new(db: DatabaseConnection, publisher: Publisher, bus: Bus) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            publisher,
+            bus,
+            write_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Publishes after the commit. A failure is logged and not retried: the store is the truth, and
+    /// readers can always re-read it (an outbox table would make emission durable; not done yet).
+    async fn emit(&self, emissions: Vec<Emission>) {
+        let mut acks = Vec::with_capacity(emissions.len());
+        for e in emissions {
+            let subject = self.bus.inbox_event(&e.workspace_id, e.subject_kind);
+            match self.publisher.send(subject, &e.msg_id, &e.event).await {
+                Ok(ack) => acks.push((e.msg_id, ack)),
+                Err(err) => tracing::warn!(msg_id = %e.msg_id, error = %err, "inbox event not published"),
+            }
+        }
+        // Sent first, awaited after: the acknowledgements pipeline.
+        for (msg_id, ack) in acks {
+            if let Err(err) = ack.await {
+                tracing::warn!(%msg_id, error = %err, "inbox event not acknowledged by the bus");
+            }
+        }
+    }
+}
+
+/// The span of one event, continuing the trace its publisher started.
+fn event_span(name: &'static str, msg: &Delivered) -> tracing::Span {
+    let span = tracing::info_span!("inbox.event", consumer = name, subject = %msg.subject);
+    let _ = span.set_parent(scifer_events::parent_context(msg.headers.as_ref()));
+    span
+}
+
+fn retry_all(outcomes: &mut [Outcome], indices: &[usize]) {
+    for &i in indices {
+        if let Some(o) = outcomes.get_mut(i) {
+            *o = Outcome::Retry(RETRY_DELAY);
+        }
+    }
+}
+
+/// Consumes `MetaEvent`s (durable `inbox-meta`).
+#[derive(Clone)]
+pub struct MetaConsumer {
+    engine: Arc<Engine>,
+}
+
+impl MetaConsumer {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// Applies a batch in one transaction; returns one outcome per message, in order.
+    pub async fn handle_batch(&self, msgs: Batch) -> Vec<Outcome> {
+        let span = tracing::info_span!("inbox.meta_batch", size = msgs.len());
+        self.handle(msgs).instrument(span).await
+    }
+
+    async fn handle(&self, msgs: Batch) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Ack; msgs.len()];
+        let mut events = Vec::with_capacity(msgs.len());
+        for (i, msg) in msgs.iter().enumerate() {
+            match scifer_events::decode::<MetaEvent>(msg) {
+                Ok(event) => events.push((i, event, event_span("inbox-meta", msg))),
+                Err(e) => {
+                    tracing::error!(subject = %msg.subject, error = %e, "undecodable meta event rejected");
+                    outcomes[i] = Outcome::Reject;
+                }
+            }
+        }
+        if events.is_empty() {
+            return outcomes;
+        }
+        let indices: Vec<usize> = events.iter().map(|(i, _, _)| *i).collect();
+        let result = {
+            let _writer = self.engine.write_lock.lock().await;
+            self.apply(&events).await
+        };
+        match result {
+            Ok(emissions) => self.engine.emit(emissions).await,
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "meta batch failed; will be redelivered");
+                retry_all(&mut outcomes, &indices);
+            }
+        }
+        outcomes
+    }
+
+    async fn apply(&self, events: &[(usize, MetaEvent, tracing::Span)]) -> Result<Vec<Emission>, DbErr> {
+        let txn = self.engine.db.begin().await?;
+        let mut applier = Applier::new(&txn);
+        for (_, event, span) in events {
+            let disposition = applier.meta_event(event).instrument(span.clone()).await?;
+            span.in_scope(|| tracing::debug!(event_id = %event.event_id, ?disposition, "meta event"));
+        }
+        let emissions = applier.finish().await?;
+        txn.commit().await?;
+        Ok(emissions)
+    }
+
+    /// Runs until `shutdown`; the batch in flight is finished and acknowledged first.
+    pub async fn run(self, consumer: PullConsumer, options: BatchOptions, shutdown: CancellationToken) {
+        scifer_events::consume_batches(consumer, options, shutdown, |batch| {
+            let this = self.clone();
+            async move { this.handle_batch(batch).await }
+        })
+        .await;
+    }
+}
+
+/// Consumes `ChannelEvent`s (durable `inbox-channels`).
+#[derive(Clone)]
+pub struct ChannelConsumer {
+    engine: Arc<Engine>,
+}
+
+impl ChannelConsumer {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    pub async fn handle_batch(&self, msgs: Batch) -> Vec<Outcome> {
+        let span = tracing::info_span!("inbox.channel_batch", size = msgs.len());
+        self.handle(msgs).instrument(span).await
+    }
+
+    async fn handle(&self, msgs: Batch) -> Vec<Outcome> {
+        let mut outcomes = vec![Outcome::Ack; msgs.len()];
+        let mut events = Vec::with_capacity(msgs.len());
+        for (i, msg) in msgs.iter().enumerate() {
+            let decoded = scifer_events::decode::<ChannelEvent>(msg);
+            match decoded {
+                Ok(event) => match WorkspaceId::parse(&event.workspace_id) {
+                    Ok(ws) if !event.channel_id.is_empty() => {
+                        events.push((i, event, ws, event_span("inbox-channels", msg)));
+                    }
+                    _ => {
+                        tracing::error!(channel_id = %event.channel_id, "channel event without a valid workspace or channel id rejected");
+                        outcomes[i] = Outcome::Reject;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(subject = %msg.subject, error = %e, "undecodable channel event rejected");
+                    outcomes[i] = Outcome::Reject;
+                }
+            }
+        }
+        if events.is_empty() {
+            return outcomes;
+        }
+        let indices: Vec<usize> = events.iter().map(|(i, ..)| *i).collect();
+        let result = {
+            let _writer = self.engine.write_lock.lock().await;
+            self.apply(&events).await
+        };
+        match result {
+            Ok(emissions) => self.engine.emit(emissions).await,
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "channel batch failed; will be redelivered");
+                retry_all(&mut outcomes, &indices);
+            }
+        }
+        outcomes
+    }
+
+    async fn apply(
+        &self,
+        events: &[(usize, ChannelEvent, WorkspaceId, tracing::Span)],
+    ) -> Result<Vec<Emission>, DbErr> {
+        let txn = self.engine.db.begin().await?;
+        let mut applier = Applier::new(&txn);
+        for (_, event, ws, span) in events {
+            let replayed = applier.channel_event(event, ws).instrument(span.clone()).await?;
+            span.in_scope(|| {
+                tracing::info!(channel_id = %event.channel_id, version = event.version, state = event.state, replayed, "channel event")
+            });
+        }
+        let emissions = applier.finish().await?;
+        txn.commit().await?;
+        Ok(emissions)
+    }
+
+    pub async fn run(self, consumer: PullConsumer, options: BatchOptions, shutdown: CancellationToken) {
+        scifer_events::consume_batches(consumer, options, shutdown, |batch| {
+            let this = self.clone();
+            async move { this.handle_batch(batch).await }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,15 @@
+//! inbox: contacts, conversations and messages of each workspace, built from the Meta events on the
+//! bus and served to the gateway over gRPC.
+
+pub mod apply;
+pub mod config;
+pub mod consumer;
+pub mod convert;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+mod startup;
+pub mod store;
+
+pub use config::Config;
+pub use startup::{Application, CHANNEL_CONSUMER, META_CONSUMER, StartupError};

@@ -1,0 +1,156 @@
+use std::{net::SocketAddr, sync::Arc};
+
+use scifer_events::{
+    Bus, Publisher, StreamKind,
+    async_nats::jetstream::{self, consumer::PullConsumer},
+};
+use scifer_plumbing::{CancellationToken, grpc, health::Readiness, serve};
+use scifer_proto::inbox::v1::inbox_service_server::InboxServiceServer;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::Config,
+    consumer::{ChannelConsumer, Engine, MetaConsumer},
+};
+
+pub const META_CONSUMER: &str = "inbox-meta";
+pub const CHANNEL_CONSUMER: &str = "inbox-channels";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] scifer_plumbing::config::ConfigError),
+    #[error(transparent)]
+    Prefix(#[from] scifer_events::InvalidPrefix),
+    #[error(transparent)]
+    Db(#[from] scifer_db::DbError),
+    #[error(transparent)]
+    Connect(#[from] scifer_events::ConnectError),
+    #[error(transparent)]
+    Stream(#[from] scifer_events::EnsureStreamError),
+    #[error("cannot create the durable consumer {name}: {reason}")]
+    Consumer { name: &'static str, reason: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    db: DatabaseConnection,
+    meta: MetaConsumer,
+    channels: ChannelConsumer,
+    meta_consumer: PullConsumer,
+    channel_consumer: PullConsumer,
+}
+
+impl Application {
+    /// Opens (and migrates) the store, connects to the bus, makes sure the streams and durable
+    /// consumers exist, and binds the gRPC listener. Nothing is consumed until `run_until_stopped`.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let bus = Bus::new(&config.common.bus_prefix)?;
+        let db = crate::store::open(&config.database_url).await?;
+        let client = scifer_events::connect(&config.common.nats_url).await?;
+        let js = jetstream::new(client);
+        let meta_stream = bus.ensure_default_stream(&js, StreamKind::Meta).await?;
+        let channel_stream = bus.ensure_default_stream(&js, StreamKind::Channels).await?;
+        // Created here so that our own publishes have a stream to land in.
+        bus.ensure_default_stream(&js, StreamKind::Inbox).await?;
+        let meta_consumer = scifer_events::durable_consumer(
+            &meta_stream,
+            META_CONSUMER,
+            bus.meta_events_filter(),
+            config.ack_wait(),
+        )
+        .await
+        .map_err(|e| StartupError::Consumer {
+            name: META_CONSUMER,
+            reason: e.to_string(),
+        })?;
+        let channel_consumer = scifer_events::durable_consumer(
+            &channel_stream,
+            CHANNEL_CONSUMER,
+            bus.channel_events_filter(),
+            config.ack_wait(),
+        )
+        .await
+        .map_err(|e| StartupError::Consumer {
+            name: CHANNEL_CONSUMER,
+            reason: e.to_string(),
+        })?;
+        let engine: Arc<Engine> = Engine::new(db.clone(), Publisher::new(js), bus);
+        let listener = serve::bind(&config.grpc_addr).await?;
+        Ok(Self {
+            config,
+            listener,
+            db,
+            meta: MetaConsumer::new(engine.clone()),
+            channels: ChannelConsumer::new(engine),
+            meta_consumer,
+            channel_consumer,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The batch handler of the Meta consumer: the same one `run_until_stopped` runs.
+    pub fn meta_handler(&self) -> MetaConsumer {
+        self.meta.clone()
+    }
+
+    pub fn channel_handler(&self) -> ChannelConsumer {
+        self.channels.clone()
+    }
+
+    /// The durable JetStream consumers (`inbox-meta`, `inbox-channels`).
+    pub fn meta_consumer(&self) -> PullConsumer {
+        self.meta_consumer.clone()
+    }
+
+    pub fn channel_consumer(&self) -> PullConsumer {
+        self.channel_consumer.clone()
+    }
+
+    pub fn db(&self) -> DatabaseConnection {
+        self.db.clone()
+    }
+
+    /// Serves gRPC and health and runs both consumers until `shutdown`; then stops fetching, lets
+    /// each consumer finish (and acknowledge) its batch in flight, drains requests, and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
+        let (routes, health) = grpc::base_routes();
+        health
+            .set_serving::<InboxServiceServer<crate::grpc::Inbox>>()
+            .await;
+        let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(self.db.clone())));
+        let readiness = Readiness::default();
+        let options = self.config.batch_options();
+        let meta = tokio::spawn(
+            self.meta
+                .clone()
+                .run(self.meta_consumer, options.clone(), shutdown.clone()),
+        );
+        let channels = tokio::spawn(self.channels.clone().run(
+            self.channel_consumer,
+            options,
+            shutdown.clone(),
+        ));
+        readiness.set_ready(true);
+        tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
+        let grace = self.config.common.shutdown_grace();
+        let served = serve::serve_internal(self.listener, routes, readiness, shutdown.clone(), grace).await;
+        // Serving also ends on a listener error; the consumers must not outlive it.
+        shutdown.cancel();
+        for (name, task) in [(META_CONSUMER, meta), (CHANNEL_CONSUMER, channels)] {
+            if tokio::time::timeout(grace, task).await.is_err() {
+                tracing::warn!(consumer = name, "consumer did not stop within the grace period");
+            }
+        }
+        self.db.close().await.ok();
+        served?;
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! The inbox API: events in on the bus, conversations out over gRPC and as InboxEvents.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod conversations;
+mod delivery;
+mod idempotency;
+mod inbox_events;
+mod pending;
+mod workspaces;
