@@ -87,7 +87,7 @@ impl ServiceProcess {
             _dir: dir,
         };
         let url = health_url.to_string();
-        let ready = wait_until(Duration::from_secs(20), || {
+        let ready = wait_until(Duration::from_secs(60), || {
             let url = url.clone();
             async move { reqwest_ok(&url).await }
         })

@@ -67,6 +67,8 @@ pub struct Emission {
     pub workspace_id: String,
     pub msg_id: String,
     pub event: InboxEvent,
+    /// The bus event that caused it, so the publish continues that event's trace.
+    pub cause: String,
 }
 
 pub struct Applier<'a, C: ConnectionTrait> {
@@ -853,6 +855,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         for id in &created.order {
             if let Some(m) = messages.get(id) {
                 emissions.push(Emission {
+                    cause: created.cause.get(id).cloned().unwrap_or_default(),
                     subject_kind: "message_created",
                     workspace_id: m.workspace_id.clone(),
                     msg_id: format!("inbox.message_created.{id}"),
@@ -868,6 +871,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         for id in updated.order.iter().filter(|id| !created_set.contains(id)) {
             if let (Some(m), Some(cause)) = (messages.get(id), updated.cause.get(id)) {
                 emissions.push(Emission {
+                    cause: cause.clone(),
                     subject_kind: "message_updated",
                     workspace_id: m.workspace_id.clone(),
                     msg_id: format!("inbox.message_updated.{id}.{cause}"),
@@ -909,6 +913,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                     .copied()
                     .unwrap_or(ChannelKind::Unspecified as i32);
                 emissions.push(Emission {
+                    cause: cause.clone(),
                     subject_kind: "conversation_updated",
                     workspace_id: c.workspace_id.clone(),
                     msg_id: format!("inbox.conversation_updated.{id}.{cause}"),

@@ -3,7 +3,7 @@
 //! `scifer_events::consume_batches`. `handle_batch` is public so tests drive the very same code path,
 //! e.g. process a batch and not acknowledge it, as a crash between commit and ack would.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use scifer_events::{
     Batch, BatchOptions, Bus, Delivered, Outcome, Publisher, async_nats::jetstream::consumer::PullConsumer,
@@ -42,13 +42,24 @@ impl Engine {
         })
     }
 
-    /// Publishes after the commit. A failure is logged and not retried: the store is the truth, and
-    /// readers can always re-read it (an outbox table would make emission durable; not done yet).
-    async fn emit(&self, emissions: Vec<Emission>) {
+    /// Publishes after the commit, each event inside the span of the bus event that caused it (so
+    /// the trace that began at Meta's webhook reaches the gateway). A failure is logged and not
+    /// retried: the store is the truth, and readers can always re-read it (an outbox table would
+    /// make emission durable; not done yet).
+    async fn emit(&self, emissions: Vec<Emission>, spans: &HashMap<&str, tracing::Span>) {
         let mut acks = Vec::with_capacity(emissions.len());
         for e in emissions {
             let subject = self.bus.inbox_event(&e.workspace_id, e.subject_kind);
-            match self.publisher.send(subject, &e.msg_id, &e.event).await {
+            let span = spans
+                .get(e.cause.as_str())
+                .cloned()
+                .unwrap_or_else(tracing::Span::current);
+            match self
+                .publisher
+                .send(subject, &e.msg_id, &e.event)
+                .instrument(span)
+                .await
+            {
                 Ok(ack) => acks.push((e.msg_id, ack)),
                 Err(err) => tracing::warn!(msg_id = %e.msg_id, error = %err, "inbox event not published"),
             }
@@ -115,7 +126,13 @@ impl MetaConsumer {
             self.apply(&events).await
         };
         match result {
-            Ok(emissions) => self.engine.emit(emissions).await,
+            Ok(emissions) => {
+                let spans = events
+                    .iter()
+                    .map(|(_, e, span)| (e.event_id.as_str(), span.clone()))
+                    .collect();
+                self.engine.emit(emissions, &spans).await
+            }
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "meta batch failed; will be redelivered");
                 retry_all(&mut outcomes, &indices);
@@ -192,7 +209,13 @@ impl ChannelConsumer {
             self.apply(&events).await
         };
         match result {
-            Ok(emissions) => self.engine.emit(emissions).await,
+            Ok(emissions) => {
+                let spans = events
+                    .iter()
+                    .map(|(_, e, _, span)| (e.event_id.as_str(), span.clone()))
+                    .collect();
+                self.engine.emit(emissions, &spans).await
+            }
             Err(e) => {
                 tracing::error!(error = %e, events = events.len(), "channel batch failed; will be redelivered");
                 retry_all(&mut outcomes, &indices);
