@@ -50,7 +50,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 async fn run() -> Result<(), DevError> {
@@ -97,7 +100,10 @@ async fn run() -> Result<(), DevError> {
         Service {
             name: "inbox",
             health: "http://127.0.0.1:9082/healthz".into(),
-            env: with(vec![("GRPC_ADDR", "127.0.0.1:9082".into()), ("DATABASE_URL", db("inbox"))]),
+            env: with(vec![
+                ("GRPC_ADDR", "127.0.0.1:9082".into()),
+                ("DATABASE_URL", db("inbox")),
+            ]),
         },
         Service {
             name: "webhook-ingest",
@@ -115,7 +121,10 @@ async fn run() -> Result<(), DevError> {
             env: with(vec![
                 ("LISTEN_ADDR", gateway_addr.clone()),
                 ("INBOX_URL", "http://127.0.0.1:9082".into()),
-                ("CORS_ALLOWED_ORIGINS", env_or("CORS_ALLOWED_ORIGINS", "http://localhost:5173")),
+                (
+                    "CORS_ALLOWED_ORIGINS",
+                    env_or("CORS_ALLOWED_ORIGINS", "http://localhost:5173"),
+                ),
             ]),
         },
         Service {
@@ -147,12 +156,19 @@ async fn run() -> Result<(), DevError> {
 
     if graph_url.is_none() {
         let sim = Command::new(bin_dir.join("scifer-meta-sim"))
-            .args(["demo", "--webhook-url", &format!("http://{ingest_addr}/webhooks/meta")])
+            .args([
+                "demo",
+                "--webhook-url",
+                &format!("http://{ingest_addr}/webhooks/meta"),
+            ])
             .env("META_APP_SECRET", &app_secret)
             .env("RUST_LOG", env_or("RUST_LOG", "info"))
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| DevError::Spawn { name: "scifer-meta-sim".into(), source })?;
+            .map_err(|source| DevError::Spawn {
+                name: "scifer-meta-sim".into(),
+                source,
+            })?;
         children.push(("scifer-meta-sim".into(), sim));
     }
 
@@ -186,7 +202,10 @@ async fn start_all(
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| DevError::Spawn { name: service.name.into(), source })?;
+            .map_err(|source| DevError::Spawn {
+                name: service.name.into(),
+                source,
+            })?;
         children.push((service.name.into(), child));
         wait_http(&service.health, service.name).await?;
     }
@@ -197,9 +216,16 @@ async fn start_all(
 async fn stop_all(children: &mut Vec<(String, Child)>) {
     while let Some((name, mut child)) = children.pop() {
         if let Some(pid) = child.id() {
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
         }
-        if tokio::time::timeout(Duration::from_secs(25), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(25), child.wait())
+            .await
+            .is_err()
+        {
             eprintln!("{name} did not stop in time; killing it");
             let _ = child.kill().await;
         }
@@ -230,12 +256,29 @@ async fn seed_demo_channels(nats_url: &str, prefix: &str) -> Result<(), DevError
     let client = scifer_events::connect(nats_url).await.map_err(|e| setup(&e))?;
     let js = scifer_events::async_nats::jetstream::new(client);
     let bus = Bus::new(prefix).map_err(|e| setup(&e))?;
-    bus.ensure_default_stream(&js, StreamKind::Channels).await.map_err(|e| setup(&e))?;
+    bus.ensure_default_stream(&js, StreamKind::Channels)
+        .await
+        .map_err(|e| setup(&e))?;
     let publisher = Publisher::new(js);
     let channels = [
-        ("demo-messenger", ChannelKind::Messenger, demo::DEMO_PAGE_ID, demo::DEMO_PAGE_NAME),
-        ("demo-instagram", ChannelKind::Instagram, demo::DEMO_IG_ACCOUNT_ID, demo::DEMO_IG_USERNAME),
-        ("demo-whatsapp", ChannelKind::Whatsapp, demo::DEMO_PHONE_NUMBER_ID, demo::DEMO_DISPLAY_PHONE_NUMBER),
+        (
+            "demo-messenger",
+            ChannelKind::Messenger,
+            demo::DEMO_PAGE_ID,
+            demo::DEMO_PAGE_NAME,
+        ),
+        (
+            "demo-instagram",
+            ChannelKind::Instagram,
+            demo::DEMO_IG_ACCOUNT_ID,
+            demo::DEMO_IG_USERNAME,
+        ),
+        (
+            "demo-whatsapp",
+            ChannelKind::Whatsapp,
+            demo::DEMO_PHONE_NUMBER_ID,
+            demo::DEMO_DISPLAY_PHONE_NUMBER,
+        ),
     ];
     let now = std::time::SystemTime::now();
     for (channel_id, kind, account_id, name) in channels {
@@ -251,7 +294,11 @@ async fn seed_demo_channels(nats_url: &str, prefix: &str) -> Result<(), DevError
             at: Some(prost_types::Timestamp::from(now)),
         };
         publisher
-            .publish(bus.channel_event(ChannelState::Connected), &event.event_id, &event)
+            .publish(
+                bus.channel_event(ChannelState::Connected),
+                &event.event_id,
+                &event,
+            )
             .await
             .map_err(|e| setup(&e))?;
     }
@@ -264,7 +311,12 @@ async fn wait_http(url: &str, name: &str) -> Result<(), DevError> {
         .build()
         .map_err(|e| DevError::Setup(e.to_string()))?;
     for _ in 0..300 {
-        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(demo.max_body_bytes, Some(1024));
         assert_eq!(demo.cors_allowed_origins, vec!["http://a.test", "http://b.test"]);
         assert!(!format!("{demo:?}").contains("s3cret"), "secrets must not print");
-        assert_eq!(secrecy::ExposeSecret::expose_secret(&demo.meta_app_secret), "s3cret");
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&demo.meta_app_secret),
+            "s3cret"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod health;
 pub mod serve;
 pub mod shutdown;
+pub mod skeleton;
 pub mod telemetry;
 
 pub use app::{error_chain, run};

@@ -8,11 +8,13 @@ mod db;
 mod grpc_web;
 mod nats;
 mod process;
+mod skeleton;
 
 pub use db::{TestDb, postgres_selected};
 pub use grpc_web::{GrpcWebChannel, grpc_web_channel};
 pub use nats::{NatsServer, nats_server_binary};
 pub use process::{ServiceProcess, binary_path, free_port, wait_until};
+pub use skeleton::{RunningSkeleton, start_skeleton};
 
 /// A bus prefix unique to one test.
 pub fn unique_prefix() -> String {

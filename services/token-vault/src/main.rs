@@ -1,12 +1,14 @@
 use std::process::ExitCode;
 
+use scifer_proto::tokenvault::v1::token_vault_service_server::TokenVaultServiceServer;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     scifer_plumbing::run("token-vault", |shutdown| async move {
-        let config: token_vault::Config = scifer_plumbing::config::load()?;
-        token_vault::Application::build(config)
+        let config = scifer_plumbing::config::load()?;
+        token_vault::build(config)
             .await?
-            .run_until_stopped(shutdown)
+            .run_until_stopped(TokenVaultServiceServer::new(token_vault::TokenVault), shutdown)
             .await
     })
     .await
