@@ -27,6 +27,8 @@ enum DevError {
     Spawn { name: String, source: std::io::Error },
     #[error("{0} did not become healthy in time; see its output above")]
     Unhealthy(String),
+    #[error("{0} exited unexpectedly; see its output above")]
+    Exited(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -60,6 +62,7 @@ async fn run() -> Result<(), DevError> {
     let root = workspace_root();
     let data = root.join(env_or("SCIFER_DATA_DIR", ".data"));
     std::fs::create_dir_all(&data)?;
+    let data = data.canonicalize()?;
     let bin_dir = root.join("target").join(env_or("SCIFER_BIN_PROFILE", "debug"));
 
     // Demo values: a real deployment sets its own through the environment.
@@ -164,6 +167,9 @@ async fn run() -> Result<(), DevError> {
             .env("META_APP_SECRET", &app_secret)
             .env("RUST_LOG", env_or("RUST_LOG", "info"))
             .kill_on_drop(true)
+            // Own process group: ctrl-c in the terminal reaches only us, and we stop the services
+            // in order (producers first, the broker last) instead of all at once.
+            .process_group(0)
             .spawn()
             .map_err(|source| DevError::Spawn {
                 name: "scifer-meta-sim".into(),
@@ -186,9 +192,28 @@ async fn run() -> Result<(), DevError> {
     }
     println!("Press ctrl-c to stop.");
 
-    let _ = tokio::signal::ctrl_c().await;
+    let stopped_by = wait_for_stop(&mut children).await;
     stop_all(&mut children).await;
-    Ok(())
+    match stopped_by {
+        None => Ok(()),
+        Some(name) => Err(DevError::Exited(name)),
+    }
+}
+
+/// Waits for ctrl-c or SIGTERM (None), or for a child to exit on its own (Some(its name)).
+async fn wait_for_stop(children: &mut [(String, Child)]) -> Option<String> {
+    let shutdown = scifer_plumbing::shutdown::on_signals();
+    loop {
+        for (name, child) in children.iter_mut() {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(name.clone());
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
 }
 
 async fn start_all(
@@ -201,6 +226,7 @@ async fn start_all(
             .envs(service.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .map_err(|source| DevError::Spawn {
                 name: service.name.into(),
@@ -247,6 +273,7 @@ fn start_nats(data: &Path, port: u16) -> Result<Child, DevError> {
         .arg("-c")
         .arg(&config)
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .map_err(|source| DevError::Spawn { name: binary, source })
 }
