@@ -21,9 +21,10 @@ pub struct Config {
     /// Events per fetch, and so per transaction (`CONSUMER_BATCH_SIZE`).
     #[serde(default = "default_batch_size")]
     pub consumer_batch_size: usize,
-    /// How long a fetch waits to fill a batch (`CONSUMER_FETCH_WAIT_MS`).
-    #[serde(default = "default_fetch_wait_ms")]
-    pub consumer_fetch_wait_ms: u64,
+    /// After a batch's first event, how long to wait for more (`CONSUMER_LINGER_MS`). 0 takes
+    /// what is already buffered: batches grow by themselves under load, with no added latency.
+    #[serde(default)]
+    pub consumer_linger_ms: u64,
 }
 
 impl Config {
@@ -34,7 +35,7 @@ impl Config {
     pub fn batch_options(&self) -> scifer_events::BatchOptions {
         scifer_events::BatchOptions {
             max_messages: self.consumer_batch_size.max(1),
-            max_wait: Duration::from_millis(self.consumer_fetch_wait_ms.max(10)),
+            linger: Duration::from_millis(self.consumer_linger_ms),
         }
     }
 }
@@ -50,9 +51,6 @@ fn default_ack_wait_secs() -> u64 {
 }
 fn default_batch_size() -> usize {
     256
-}
-fn default_fetch_wait_ms() -> u64 {
-    200
 }
 
 #[cfg(test)]

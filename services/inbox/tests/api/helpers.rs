@@ -56,7 +56,6 @@ pub async fn build_app(ack_wait_secs: u64) -> TestApp {
         ("NATS_URL", nats.url()),
         ("BUS_PREFIX", prefix.clone()),
         ("CONSUMER_ACK_WAIT_SECS", ack_wait_secs.to_string()),
-        ("CONSUMER_FETCH_WAIT_MS", "50".to_string()),
         ("SHUTDOWN_GRACE_SECS", "5".to_string()),
     ]
     .map(|(k, v)| (k.to_string(), v));
