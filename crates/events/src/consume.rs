@@ -37,7 +37,10 @@ pub struct BatchOptions {
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        Self { max_messages: 256, linger: Duration::ZERO }
+        Self {
+            max_messages: 256,
+            linger: Duration::ZERO,
+        }
     }
 }
 
@@ -135,11 +138,7 @@ pub async fn consume_batches<F, Fut>(
 }
 
 /// The first message plus what else is ready (or arrives within the linger), up to the maximum.
-async fn gather(
-    first: Delivered,
-    messages: &mut pull::Stream,
-    options: &BatchOptions,
-) -> Batch {
+async fn gather(first: Delivered, messages: &mut pull::Stream, options: &BatchOptions) -> Batch {
     let mut batch = Vec::with_capacity(options.max_messages);
     batch.push(first);
     let deadline = tokio::time::Instant::now() + options.linger;
