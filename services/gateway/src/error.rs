@@ -3,7 +3,7 @@
 
 use tonic::{Code, Status};
 
-use crate::domain::InvalidWorkspaceId;
+use scifer_ids::InvalidWorkspaceId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {

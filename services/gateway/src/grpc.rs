@@ -10,7 +10,9 @@ use scifer_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{domain::WorkspaceId, error::GatewayError, inbox::InboxClient, watch::Watcher};
+use scifer_ids::WorkspaceId;
+
+use crate::{error::GatewayError, inbox::InboxClient, watch::Watcher};
 
 pub struct InboxApi {
     inbox: InboxClient,

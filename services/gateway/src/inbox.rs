@@ -15,7 +15,9 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::{domain::WorkspaceId, error::GatewayError};
+use scifer_ids::WorkspaceId;
+
+use crate::error::GatewayError;
 
 /// Metadata key inbox reads the workspace from.
 pub const WORKSPACE_METADATA: &str = "x-scifer-workspace-id";

@@ -12,7 +12,6 @@
 
 mod config;
 mod cors;
-mod domain;
 mod error;
 mod grpc;
 mod inbox;
@@ -20,8 +19,8 @@ mod startup;
 mod watch;
 
 pub use config::Config;
-pub use domain::{InvalidWorkspaceId, WorkspaceId};
 pub use error::GatewayError;
 pub use inbox::WORKSPACE_METADATA;
+pub use scifer_ids::{InvalidWorkspaceId, WorkspaceId};
 pub use startup::{Application, StartupError};
 pub use watch::{ActiveWatches, WATCH_BUFFER};

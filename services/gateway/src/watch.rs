@@ -23,7 +23,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{domain::WorkspaceId, error::GatewayError};
+use scifer_ids::WorkspaceId;
+
+use crate::error::GatewayError;
 
 /// Events buffered per watcher before it counts as too slow. A browser tab that is merely busy
 /// for a moment stays far below it; a busy workspace produces well under this per second.

@@ -1,4 +1,5 @@
-//! Values the gateway parses from requests before acting on them.
+//! Typed identifiers shared across services, parsed once where they enter (a request, metadata, a
+//! bus event) so that the rest of the code cannot confuse them or receive a malformed one.
 
 use std::fmt;
 
@@ -11,8 +12,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WorkspaceId(String);
 
-/// Longest accepted id: the same rule as inbox's, so every id inbox serves can be reached here; short
-/// enough to bound what a caller can put into subjects and logs.
+/// Longest accepted id: short enough to bound what a caller can put into subjects and logs.
 pub const MAX_WORKSPACE_ID_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
