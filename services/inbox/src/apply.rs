@@ -1,6 +1,12 @@
 //! Applying Meta and channel events to the store, inside a transaction the caller owns (one per
 //! consumer batch). Nothing here publishes: the changes are collected in [`Effects`] and turned into
 //! `InboxEvent`s that the caller emits after its commit.
+//!
+//! The rules run one event at a time, in order, against an in-memory copy of the rows the batch
+//! touches ([`Rows`]); the writes are made set-based at the end ([`Applier::finish`]): one multi-row
+//! insert per table for new rows and one multi-row upsert per table for changed ones. A batch that
+//! called [`Applier::prefetch`] first reads those rows with a handful of `IN (...)` queries; any row
+//! not prefetched is read on first use, so the rules never depend on what was prefetched.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,8 +19,8 @@ use scifer_proto::{
     inbox::v1::{ConversationStatus, MessageDirection},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, Iterable, QueryFilter, QueryOrder, QueryTrait, TryInsertResult, sea_query::OnConflict,
 };
 
 use crate::{
@@ -22,6 +28,11 @@ use crate::{
     domain::{self, DeliveryState, Reactions, WorkspaceId, reactions::BY_CUSTOMER},
     store::entity::{applied_event, channel, contact, conversation, deferred_update, message, pending_event},
 };
+
+/// Values per `IN (...)` list and per multi-row statement, well under SQLite's (32,766) and
+/// PostgreSQL's (65,535) bind-parameter limits.
+const MAX_BINDS: usize = 8_000;
+const IN_CHUNK: usize = 500;
 
 /// What became of one event, for logs and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,18 +82,97 @@ pub struct Emission {
     pub cause: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowState {
+    /// As read from the store.
+    Stored,
+    /// Created in this transaction: inserted by `finish`.
+    New,
+    /// Read from the store and changed since: updated by `finish`.
+    Changed,
+}
+
+/// The batch's copy of one table: every row it read or created, by id.
+struct Rows<M> {
+    rows: Vec<(M, RowState)>,
+    by_id: HashMap<String, usize>,
+}
+
+impl<M> Default for Rows<M> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+impl<M> Rows<M> {
+    /// Adds a row; a row already held (perhaps changed) wins over a fresh read of it.
+    fn add(&mut self, id: &str, model: M, state: RowState) -> (usize, bool) {
+        if let Some(&i) = self.by_id.get(id) {
+            return (i, false);
+        }
+        self.rows.push((model, state));
+        let i = self.rows.len() - 1;
+        self.by_id.insert(id.to_string(), i);
+        (i, true)
+    }
+
+    fn get(&self, i: usize) -> &M {
+        &self.rows[i].0
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    fn replace(&mut self, i: usize, model: M) {
+        let row = &mut self.rows[i];
+        row.0 = model;
+        if row.1 == RowState::Stored {
+            row.1 = RowState::Changed;
+        }
+    }
+
+    fn in_state(&self, state: RowState) -> impl Iterator<Item = &M> {
+        self.rows.iter().filter(move |(_, s)| *s == state).map(|(m, _)| m)
+    }
+}
+
+type Key = (String, String);
+
 pub struct Applier<'a, C: ConnectionTrait> {
     db: &'a C,
     now_ms: i64,
     effects: Effects,
     /// Connected channel by (kind, account_id), looked up once per batch.
     channels: HashMap<(i32, String), Option<channel::Model>>,
-    /// Contacts by (channel id, external id) and open conversations by contact id, read once per
-    /// batch: a batch usually holds many events of the same few threads.
-    contacts: HashMap<(String, String), contact::Model>,
-    conversations: HashMap<String, conversation::Model>,
-    /// Conversations whose counters changed; written once per batch by `flush`.
-    dirty_conversations: Vec<String>,
+    /// Channel kinds by channel id, for the conversation events.
+    channel_kinds: HashMap<String, i32>,
+    /// Event ids whose `applied_events` row `prefetch` tried to insert, and those it did insert
+    /// (each consumed by the first occurrence of the event in the batch).
+    applied_prefetched: HashSet<String>,
+    applied_fresh: HashSet<String>,
+    contacts: Rows<contact::Model>,
+    /// By (channel id, external id); `None` when the store has none.
+    contact_keys: HashMap<Key, Option<usize>>,
+    conversations: Rows<conversation::Model>,
+    /// The open conversation by contact id; `None` when the store has none.
+    open_conversations: HashMap<String, Option<usize>>,
+    messages: Rows<message::Model>,
+    /// By (channel id, external id); `None` when the store has none.
+    message_keys: HashMap<Key, Option<usize>>,
+    /// Outbound messages held, by contact id: what watermark receipts move forward.
+    outbound: HashMap<String, Vec<usize>>,
+    /// Contact id → the watermark up to which its outbound candidates have been read.
+    outbound_read_upto: HashMap<String, i64>,
+    /// Deferred updates by (channel id, target external id), and which targets were read.
+    deferred: HashMap<Key, Vec<deferred_update::Model>>,
+    deferred_read: HashSet<Key>,
+    /// Deferred updates created in this transaction (not stored yet) and stored ones consumed.
+    new_deferred: HashMap<String, deferred_update::Model>,
+    consumed_deferred: Vec<String>,
 }
 
 /// The Meta timestamp of an event, which orders pending replays and deferred updates.
@@ -119,6 +209,57 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The external id a message-creating event stores its message under (`None` for other kinds).
+fn stored_external_id(event: &MetaEvent) -> Option<String> {
+    match &event.kind {
+        Some(Kind::Message(m)) => Some(m.external_id.clone()),
+        Some(Kind::Echo(e)) => Some(e.external_id.clone()),
+        // Postbacks from before v11.0 carry no mid; the event id is stable for them.
+        Some(Kind::Postback(p)) if p.external_id.is_empty() => Some(format!("postback:{}", event.event_id)),
+        Some(Kind::Postback(p)) => Some(p.external_id.clone()),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty())
+}
+
+/// The stored messages an event reads: its own (to detect a resend) or the ones it updates.
+fn message_refs(event: &MetaEvent) -> Vec<String> {
+    let mut refs: Vec<String> = stored_external_id(event).into_iter().collect();
+    match &event.kind {
+        Some(Kind::Delivery(d)) => refs.extend(d.external_ids.iter().cloned()),
+        Some(Kind::Read(r)) if r.watermark_ms <= 0 => refs.push(r.external_id.clone()),
+        Some(Kind::Reaction(r)) => refs.push(r.target_external_id.clone()),
+        Some(Kind::Edit(e)) => refs.push(e.external_id.clone()),
+        Some(Kind::WhatsappStatus(s)) => refs.push(s.external_id.clone()),
+        _ => {}
+    }
+    refs.retain(|r| !r.is_empty());
+    refs
+}
+
+/// The customer an event names, and the watermark it raises (if it is a thread-wide receipt).
+fn contact_ref(event: &MetaEvent) -> Option<(&str, Option<i64>)> {
+    let (id, watermark) = match &event.kind {
+        Some(Kind::Message(m)) => (m.contact_id.as_str(), None),
+        Some(Kind::Echo(e)) => (e.contact_id.as_str(), None),
+        Some(Kind::Postback(p)) => (p.contact_id.as_str(), None),
+        Some(Kind::Delivery(d)) => (d.contact_id.as_str(), Some(d.watermark_ms)),
+        Some(Kind::Read(r)) if r.watermark_ms > 0 => (r.contact_id.as_str(), Some(r.watermark_ms)),
+        _ => return None,
+    };
+    (!id.is_empty()).then_some((id, watermark.filter(|w| *w > 0)))
+}
+
+/// Delivery states a watermark receipt can still move forward.
+fn receipt_candidate_states() -> [i32; 4] {
+    [
+        DeliveryState::Pending.to_i32(),
+        DeliveryState::Sent.to_i32(),
+        DeliveryState::Delivered.to_i32(),
+        DeliveryState::Failed.to_i32(),
+    ]
+}
+
 /// A message about to be stored.
 struct NewMessage<'e> {
     external_id: String,
@@ -140,10 +281,207 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             now_ms: now_ms(),
             effects: Effects::default(),
             channels: HashMap::new(),
-            contacts: HashMap::new(),
-            conversations: HashMap::new(),
-            dirty_conversations: Vec::new(),
+            channel_kinds: HashMap::new(),
+            applied_prefetched: HashSet::new(),
+            applied_fresh: HashSet::new(),
+            contacts: Rows::default(),
+            contact_keys: HashMap::new(),
+            conversations: Rows::default(),
+            open_conversations: HashMap::new(),
+            messages: Rows::default(),
+            message_keys: HashMap::new(),
+            outbound: HashMap::new(),
+            outbound_read_upto: HashMap::new(),
+            deferred: HashMap::new(),
+            deferred_read: HashSet::new(),
+            new_deferred: HashMap::new(),
+            consumed_deferred: Vec::new(),
         }
+    }
+
+    /// Reads, set-based, what the events of a batch will read one by one: records their event ids
+    /// in `applied_events` (one multi-row insert, which also says which ids are new), then loads the
+    /// messages, contacts, open conversations, deferred updates and receipt candidates they name.
+    /// Call it once before applying the same events with [`Applier::meta_event`], in order.
+    pub async fn prefetch(&mut self, events: &[&MetaEvent]) -> Result<(), DbErr> {
+        let mut routed = Vec::with_capacity(events.len());
+        for &event in events {
+            match &event.kind {
+                None | Some(Kind::Handover(_) | Kind::Change(_)) => continue,
+                Some(_) => {}
+            }
+            if let Some(ch) = self
+                .connected_channel(event.channel_kind, &event.account_id)
+                .await?
+            {
+                routed.push((event, ch.id));
+            }
+        }
+        let ids: Vec<String> = routed
+            .iter()
+            .map(|(e, _)| e.event_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in ids.chunks(MAX_BINDS / 2) {
+            let rows = chunk.iter().map(|id| applied_event::ActiveModel {
+                event_id: Set(id.clone()),
+                applied_at_ms: Set(self.now_ms),
+            });
+            let mut insert = applied_event::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(applied_event::Column::EventId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .into_query();
+            // RETURNING names exactly the rows this statement inserted: the ids new to the store.
+            insert.returning_col(applied_event::Column::EventId);
+            for row in self.db.query_all(&insert).await? {
+                self.applied_fresh.insert(row.try_get::<String>("", "event_id")?);
+            }
+        }
+        self.applied_prefetched.extend(ids);
+
+        // Only new events read anything; duplicates stop at their event id.
+        let mut message_refs_by_channel: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut contact_refs_by_channel: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut max_watermark = 0;
+        for (event, channel_id) in &routed {
+            if !self.applied_fresh.contains(&event.event_id) {
+                continue;
+            }
+            message_refs_by_channel
+                .entry(channel_id.clone())
+                .or_default()
+                .extend(message_refs(event));
+            if let Some((contact, watermark)) = contact_ref(event) {
+                contact_refs_by_channel
+                    .entry(channel_id.clone())
+                    .or_default()
+                    .insert(contact.to_string());
+                max_watermark = max_watermark.max(watermark.unwrap_or(0));
+            }
+        }
+
+        for (channel_id, refs) in &message_refs_by_channel {
+            let refs: Vec<String> = refs.iter().cloned().collect();
+            for chunk in refs.chunks(IN_CHUNK) {
+                let found = message::Entity::find()
+                    .filter(message::Column::ChannelId.eq(channel_id.as_str()))
+                    .filter(message::Column::ExternalId.is_in(chunk.iter().cloned()))
+                    .all(self.db)
+                    .await?;
+                for m in found {
+                    self.hold_message(m);
+                }
+                for r in chunk {
+                    self.message_keys
+                        .entry((channel_id.clone(), r.clone()))
+                        .or_insert(None);
+                }
+            }
+        }
+        // Deferred updates waiting for the messages the batch may create.
+        for (event, channel_id) in &routed {
+            if !self.applied_fresh.contains(&event.event_id) {
+                continue;
+            }
+            if let Some(external_id) = stored_external_id(event) {
+                let key = (channel_id.clone(), external_id);
+                if matches!(self.message_keys.get(&key), Some(None)) {
+                    self.deferred_read.insert(key);
+                }
+            }
+        }
+        let mut deferred_targets: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (channel_id, target) in &self.deferred_read {
+            deferred_targets.entry(channel_id).or_default().push(target);
+        }
+        let mut deferred_found = Vec::new();
+        for (channel_id, targets) in deferred_targets {
+            for chunk in targets.chunks(IN_CHUNK) {
+                deferred_found.extend(
+                    deferred_update::Entity::find()
+                        .filter(deferred_update::Column::ChannelId.eq(channel_id))
+                        .filter(deferred_update::Column::TargetExternalId.is_in(chunk.iter().copied()))
+                        .all(self.db)
+                        .await?,
+                );
+            }
+        }
+        for row in deferred_found {
+            self.deferred
+                .entry((row.channel_id.clone(), row.target_external_id.clone()))
+                .or_default()
+                .push(row);
+        }
+
+        let mut stored_contacts = Vec::new();
+        for (channel_id, refs) in &contact_refs_by_channel {
+            let refs: Vec<String> = refs.iter().cloned().collect();
+            for chunk in refs.chunks(IN_CHUNK) {
+                let found = contact::Entity::find()
+                    .filter(contact::Column::ChannelId.eq(channel_id.as_str()))
+                    .filter(contact::Column::ExternalId.is_in(chunk.iter().cloned()))
+                    .all(self.db)
+                    .await?;
+                for c in found {
+                    stored_contacts.push(c.id.clone());
+                    self.hold_contact(c);
+                }
+                for r in chunk {
+                    self.contact_keys
+                        .entry((channel_id.clone(), r.clone()))
+                        .or_insert(None);
+                }
+            }
+        }
+        for chunk in stored_contacts.chunks(IN_CHUNK) {
+            let found = conversation::Entity::find()
+                .filter(conversation::Column::OpenKey.is_in(chunk.iter().cloned()))
+                .all(self.db)
+                .await?;
+            for c in found {
+                self.hold_open_conversation(c);
+            }
+            for id in chunk {
+                self.open_conversations.entry(id.clone()).or_insert(None);
+            }
+        }
+        if max_watermark > 0 {
+            // Below a contact's lower watermark every outbound message is already delivered or read
+            // (receipts move them, and later echoes start there), so only newer ones are read.
+            let floors: Vec<(String, i64)> = stored_contacts
+                .iter()
+                .filter_map(|id| self.contacts.index(id).map(|i| self.contacts.get(i)))
+                .map(|c| (c.id.clone(), c.delivered_watermark_ms.min(c.read_watermark_ms)))
+                .collect();
+            for chunk in floors.chunks(IN_CHUNK / 3) {
+                let mut newer = Condition::any();
+                for (id, floor) in chunk {
+                    newer = newer.add(
+                        Condition::all()
+                            .add(message::Column::ContactId.eq(id.as_str()))
+                            .add(message::Column::SentAtMs.gt(*floor)),
+                    );
+                }
+                let found = message::Entity::find()
+                    .filter(newer)
+                    .filter(message::Column::Direction.eq(MessageDirection::Outbound as i32))
+                    .filter(message::Column::SentAtMs.lte(max_watermark))
+                    .filter(message::Column::Status.is_in(receipt_candidate_states()))
+                    .all(self.db)
+                    .await?;
+                for m in found {
+                    self.hold_message(m);
+                }
+                for (id, _) in chunk {
+                    self.outbound_read_upto.insert(id.clone(), max_watermark);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Applies one Meta event (idempotently), or parks it.
@@ -278,6 +616,9 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             .order_by_desc(channel::Column::UpdatedAtMs)
             .one(self.db)
             .await?;
+        if let Some(ch) = &found {
+            self.channel_kinds.insert(ch.id.clone(), ch.kind);
+        }
         self.channels.insert(key, found.clone());
         Ok(found)
     }
@@ -309,6 +650,10 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
 
     /// Records the event id; false when it was already there.
     async fn mark_applied(&mut self, event_id: &str) -> Result<bool, DbErr> {
+        if self.applied_prefetched.contains(event_id) {
+            // The first occurrence in the batch takes the fresh mark; a second one is a duplicate.
+            return Ok(self.applied_fresh.remove(event_id));
+        }
         let row = applied_event::ActiveModel {
             event_id: Set(event_id.to_string()),
             applied_at_ms: Set(self.now_ms),
@@ -363,14 +708,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 self.store_message(ch, new, cause).await
             }
             Kind::Postback(p) => {
-                // Postbacks from before v11.0 carry no mid; the event id is stable for them.
-                let external_id = if p.external_id.is_empty() {
-                    format!("postback:{cause}")
-                } else {
-                    p.external_id.clone()
-                };
                 let new = NewMessage {
-                    external_id,
+                    external_id: stored_external_id(event).unwrap_or_default(),
                     contact_external_id: &p.contact_id,
                     contact_name: "",
                     direction: MessageDirection::Inbound,
@@ -394,13 +733,12 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 // Listed mids newer than the watermark (or without one) are delivered too; a mid not
                 // stored yet is covered when its echo arrives under the stored watermark.
                 for mid in &d.external_ids {
-                    let Some(mut msg) = self.find_message(&ch.id, mid).await? else {
+                    let Some(i) = self.find_message(&ch.id, mid).await? else {
                         continue;
                     };
-                    if let Some(next) = DeliveryState::from_i32(msg.status).advance(DeliveryState::Delivered)
-                    {
-                        msg.status = next.to_i32();
-                        self.save_message_status(&msg, cause).await?;
+                    let status = DeliveryState::from_i32(self.messages.get(i).status);
+                    if let Some(next) = status.advance(DeliveryState::Delivered) {
+                        self.save_message_status(i, next, cause);
                     }
                 }
                 Ok(Disposition::Applied)
@@ -421,110 +759,132 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         }
     }
 
+    /// Holds a contact read from the store.
+    fn hold_contact(&mut self, c: contact::Model) -> usize {
+        let key = (c.channel_id.clone(), c.external_id.clone());
+        let id = c.id.clone();
+        let (i, _) = self.contacts.add(&id, c, RowState::Stored);
+        self.contact_keys.insert(key, Some(i));
+        i
+    }
+
+    /// Holds an open conversation read from the store.
+    fn hold_open_conversation(&mut self, c: conversation::Model) -> usize {
+        let contact_id = c.contact_id.clone();
+        let id = c.id.clone();
+        let (i, _) = self.conversations.add(&id, c, RowState::Stored);
+        self.open_conversations.insert(contact_id, Some(i));
+        i
+    }
+
+    /// Holds a message read from the store (or created: `state` New).
+    fn hold_message(&mut self, m: message::Model) -> usize {
+        self.add_message(m, RowState::Stored)
+    }
+
+    fn add_message(&mut self, m: message::Model, state: RowState) -> usize {
+        let key = (m.channel_id.clone(), m.external_id.clone());
+        let outbound = (m.direction == MessageDirection::Outbound as i32).then(|| m.contact_id.clone());
+        let id = m.id.clone();
+        let (i, added) = self.messages.add(&id, m, state);
+        self.message_keys.insert(key, Some(i));
+        if let (true, Some(contact_id)) = (added, outbound) {
+            self.outbound.entry(contact_id).or_default().push(i);
+        }
+        i
+    }
+
     async fn contact(
         &mut self,
         ch: &channel::Model,
         external_id: &str,
         name: &str,
-    ) -> Result<Option<contact::Model>, DbErr> {
+    ) -> Result<Option<usize>, DbErr> {
         if external_id.is_empty() {
             tracing::warn!(channel_id = %ch.id, "event without a customer id; ignored");
             return Ok(None);
         }
         let key = (ch.id.clone(), external_id.to_string());
-        let find = || {
-            contact::Entity::find()
-                .filter(contact::Column::ChannelId.eq(ch.id.as_str()))
-                .filter(contact::Column::ExternalId.eq(external_id))
-        };
-        let existing = match self.contacts.get(&key) {
-            Some(cached) => Some(cached.clone()),
-            None => find().one(self.db).await?,
-        };
-        if let Some(existing) = existing {
-            let current = if !name.is_empty() && existing.display_name != name {
-                let mut row: contact::ActiveModel = existing.into();
-                row.display_name = Set(name.to_string());
-                row.update(self.db).await?
-            } else {
-                existing
-            };
-            self.contacts.insert(key, current.clone());
-            return Ok(Some(current));
-        }
-        let row = contact::ActiveModel {
-            id: Set(new_id()),
-            workspace_id: Set(ch.workspace_id.clone()),
-            channel_id: Set(ch.id.clone()),
-            external_id: Set(external_id.to_string()),
-            display_name: Set(name.to_string()),
-            delivered_watermark_ms: Set(0),
-            read_watermark_ms: Set(0),
-            created_at_ms: Set(self.now_ms),
-        };
-        // DO NOTHING then re-read: another replica may have created the contact concurrently.
-        contact::Entity::insert(row)
-            .on_conflict_do_nothing_on([contact::Column::ChannelId, contact::Column::ExternalId])
-            .exec_without_returning(self.db)
-            .await?;
-        let stored = find().one(self.db).await?;
-        if let Some(c) = &stored {
-            self.contacts.insert(key, c.clone());
-        }
-        Ok(stored)
-    }
-
-    async fn open_conversation(
-        &mut self,
-        ch: &channel::Model,
-        contact: &contact::Model,
-    ) -> Result<Option<conversation::Model>, DbErr> {
-        if let Some(cached) = self.conversations.get(&contact.id) {
-            return Ok(Some(cached.clone()));
-        }
-        let find =
-            || conversation::Entity::find().filter(conversation::Column::OpenKey.eq(contact.id.as_str()));
-        if let Some(existing) = find().one(self.db).await? {
-            self.conversations.insert(contact.id.clone(), existing.clone());
-            return Ok(Some(existing));
-        }
-        let row = conversation::ActiveModel {
-            id: Set(new_id()),
-            workspace_id: Set(ch.workspace_id.clone()),
-            channel_id: Set(ch.id.clone()),
-            contact_id: Set(contact.id.clone()),
-            status: Set(ConversationStatus::Open as i32),
-            open_key: Set(Some(contact.id.clone())),
-            last_activity_at_ms: Set(0),
-            last_message_preview: Set(String::new()),
-            message_count: Set(0),
-            created_at_ms: Set(self.now_ms),
-            updated_at_ms: Set(self.now_ms),
-        };
-        conversation::Entity::insert(row)
-            .on_conflict_do_nothing_on([conversation::Column::OpenKey])
-            .exec_without_returning(self.db)
-            .await?;
-        let stored = find().one(self.db).await?;
-        if let Some(c) = &stored {
-            self.conversations.insert(contact.id.clone(), c.clone());
-        }
-        Ok(stored)
-    }
-
-    /// Writes the conversations whose counters changed in this batch.
-    async fn flush(&mut self) -> Result<(), DbErr> {
-        for contact_id in std::mem::take(&mut self.dirty_conversations) {
-            if let Some(c) = self.conversations.get(&contact_id) {
-                let mut row: conversation::ActiveModel = c.clone().into();
-                row.message_count = Set(c.message_count);
-                row.last_activity_at_ms = Set(c.last_activity_at_ms);
-                row.last_message_preview = Set(c.last_message_preview.clone());
-                row.updated_at_ms = Set(c.updated_at_ms);
-                row.update(self.db).await?;
+        let existing = match self.contact_keys.get(&key) {
+            Some(known) => *known,
+            None => {
+                let found = contact::Entity::find()
+                    .filter(contact::Column::ChannelId.eq(ch.id.as_str()))
+                    .filter(contact::Column::ExternalId.eq(external_id))
+                    .one(self.db)
+                    .await?;
+                found.map(|c| self.hold_contact(c))
             }
+        };
+        if let Some(i) = existing {
+            if !name.is_empty() && self.contacts.get(i).display_name != name {
+                let mut renamed = self.contacts.get(i).clone();
+                renamed.display_name = name.to_string();
+                self.contacts.replace(i, renamed);
+            }
+            return Ok(Some(i));
         }
-        Ok(())
+        let created = contact::Model {
+            id: new_id(),
+            workspace_id: ch.workspace_id.clone(),
+            channel_id: ch.id.clone(),
+            external_id: external_id.to_string(),
+            display_name: name.to_string(),
+            delivered_watermark_ms: 0,
+            read_watermark_ms: 0,
+            created_at_ms: self.now_ms,
+        };
+        let id = created.id.clone();
+        // A new contact has no messages in the store to move forward, nor an open conversation.
+        self.outbound_read_upto.insert(id.clone(), i64::MAX);
+        self.open_conversations.insert(id.clone(), None);
+        let (i, _) = self.contacts.add(&id, created, RowState::New);
+        self.contact_keys.insert(key, Some(i));
+        Ok(Some(i))
+    }
+
+    async fn contact_by_id(&mut self, id: &str) -> Result<Option<usize>, DbErr> {
+        if let Some(i) = self.contacts.index(id) {
+            return Ok(Some(i));
+        }
+        Ok(contact::Entity::find_by_id(id.to_string())
+            .one(self.db)
+            .await?
+            .map(|c| self.hold_contact(c)))
+    }
+
+    async fn open_conversation(&mut self, ch: &channel::Model, contact: usize) -> Result<usize, DbErr> {
+        let contact_id = self.contacts.get(contact).id.clone();
+        let known = match self.open_conversations.get(&contact_id) {
+            Some(known) => *known,
+            None => {
+                let found = conversation::Entity::find()
+                    .filter(conversation::Column::OpenKey.eq(contact_id.as_str()))
+                    .one(self.db)
+                    .await?;
+                found.map(|c| self.hold_open_conversation(c))
+            }
+        };
+        if let Some(i) = known {
+            return Ok(i);
+        }
+        let created = conversation::Model {
+            id: new_id(),
+            workspace_id: ch.workspace_id.clone(),
+            channel_id: ch.id.clone(),
+            contact_id: contact_id.clone(),
+            status: ConversationStatus::Open as i32,
+            open_key: Some(contact_id.clone()),
+            last_activity_at_ms: 0,
+            last_message_preview: String::new(),
+            message_count: 0,
+            created_at_ms: self.now_ms,
+            updated_at_ms: self.now_ms,
+        };
+        let id = created.id.clone();
+        let (i, _) = self.conversations.add(&id, created, RowState::New);
+        self.open_conversations.insert(contact_id, Some(i));
+        Ok(i)
     }
 
     async fn store_message(
@@ -548,15 +908,15 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         else {
             return Ok(Disposition::Ignored);
         };
-        let Some(conv) = self.open_conversation(ch, &contact).await? else {
-            return Err(DbErr::RecordNotFound("conversation just created".into()));
+        let conv = self.open_conversation(ch, contact).await?;
+        let (contact_id, delivered_watermark_ms, read_watermark_ms) = {
+            let c = self.contacts.get(contact);
+            (c.id.clone(), c.delivered_watermark_ms, c.read_watermark_ms)
         };
         let status = match new.direction {
-            MessageDirection::Outbound => DeliveryState::initial_outbound(
-                new.sent_at_ms,
-                contact.delivered_watermark_ms,
-                contact.read_watermark_ms,
-            ),
+            MessageDirection::Outbound => {
+                DeliveryState::initial_outbound(new.sent_at_ms, delivered_watermark_ms, read_watermark_ms)
+            }
             _ => DeliveryState::Unspecified,
         };
         let preview = domain::preview(&new.text, new.attachments.first().map(|a| a.r#type.as_str()));
@@ -564,8 +924,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             id: new_id(),
             workspace_id: ch.workspace_id.clone(),
             channel_id: ch.id.clone(),
-            conversation_id: conv.id.clone(),
-            contact_id: contact.id.clone(),
+            conversation_id: self.conversations.get(conv).id.clone(),
+            contact_id,
             external_id: new.external_id.clone(),
             direction: new.direction as i32,
             text: new.text,
@@ -584,45 +944,43 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             created_at_ms: self.now_ms,
             updated_at_ms: self.now_ms,
         };
-        let row = stored.clone().into_active_model().reset_all();
-        let result = message::Entity::insert(row)
-            .on_conflict_do_nothing_on([message::Column::ChannelId, message::Column::ExternalId])
-            .exec_without_returning(self.db)
-            .await?;
-        if !inserted(result) {
-            return Ok(Disposition::Duplicate);
-        }
-        self.effects.created.touch(&stored.id, cause);
+        let message_id = stored.id.clone();
+        let i = self.add_message(stored, RowState::New);
+        self.effects.created.touch(&message_id, cause);
 
-        let mut conv = conv;
-        conv.message_count += 1;
+        let mut c = self.conversations.get(conv).clone();
+        c.message_count += 1;
         // Conversations order by Meta's timestamps: an echo that arrives before the customer message
         // it answers must not make the older message the "latest".
-        if new.sent_at_ms >= conv.last_activity_at_ms {
-            conv.last_activity_at_ms = new.sent_at_ms;
-            conv.last_message_preview = preview;
+        if new.sent_at_ms >= c.last_activity_at_ms {
+            c.last_activity_at_ms = new.sent_at_ms;
+            c.last_message_preview = preview;
         }
-        conv.updated_at_ms = self.now_ms;
-        self.effects.conversations.touch(&conv.id, cause);
-        if !self.dirty_conversations.contains(&contact.id) {
-            self.dirty_conversations.push(contact.id.clone());
-        }
-        self.conversations.insert(contact.id.clone(), conv);
+        c.updated_at_ms = self.now_ms;
+        self.effects.conversations.touch(&c.id, cause);
+        self.conversations.replace(conv, c);
 
-        self.apply_deferred(stored).await?;
+        self.apply_deferred(i).await?;
         Ok(Disposition::Applied)
     }
 
-    async fn find_message(
-        &self,
-        channel_id: &str,
-        external_id: &str,
-    ) -> Result<Option<message::Model>, DbErr> {
-        message::Entity::find()
+    async fn find_message(&mut self, channel_id: &str, external_id: &str) -> Result<Option<usize>, DbErr> {
+        let key = (channel_id.to_string(), external_id.to_string());
+        if let Some(known) = self.message_keys.get(&key) {
+            return Ok(*known);
+        }
+        let found = message::Entity::find()
             .filter(message::Column::ChannelId.eq(channel_id))
             .filter(message::Column::ExternalId.eq(external_id))
             .one(self.db)
-            .await
+            .await?;
+        Ok(match found {
+            Some(m) => Some(self.hold_message(m)),
+            None => {
+                self.message_keys.insert(key, None);
+                None
+            }
+        })
     }
 
     async fn update_or_defer(
@@ -636,59 +994,67 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             return Ok(Disposition::Ignored);
         }
         match self.find_message(&ch.id, target).await? {
-            Some(msg) => {
-                self.update_message(msg, event).await?;
+            Some(i) => {
+                self.update_message(i, event).await?;
                 Ok(Disposition::Applied)
             }
             None => {
-                let row = deferred_update::ActiveModel {
-                    event_id: Set(event.event_id.clone()),
-                    channel_id: Set(ch.id.clone()),
-                    target_external_id: Set(target.to_string()),
-                    at_ms: Set(event_time_ms(event)),
-                    payload: Set(event.encode_to_vec()),
-                    stored_at_ms: Set(self.now_ms),
+                let row = deferred_update::Model {
+                    event_id: event.event_id.clone(),
+                    channel_id: ch.id.clone(),
+                    target_external_id: target.to_string(),
+                    at_ms: event_time_ms(event),
+                    payload: event.encode_to_vec(),
+                    stored_at_ms: self.now_ms,
                 };
-                deferred_update::Entity::insert(row)
-                    .on_conflict_do_nothing()
-                    .exec_without_returning(self.db)
-                    .await?;
+                // Kept in memory until `finish`: the message may still arrive in this batch.
+                self.deferred
+                    .entry((ch.id.clone(), target.to_string()))
+                    .or_default()
+                    .push(row.clone());
+                self.new_deferred.insert(row.event_id.clone(), row);
                 Ok(Disposition::Deferred)
             }
         }
     }
 
-    /// Applies the updates that arrived before `msg`, in Meta's order.
-    async fn apply_deferred(&mut self, msg: message::Model) -> Result<(), DbErr> {
-        let deferred = deferred_update::Entity::find()
-            .filter(deferred_update::Column::ChannelId.eq(msg.channel_id.as_str()))
-            .filter(deferred_update::Column::TargetExternalId.eq(msg.external_id.as_str()))
-            .order_by_asc(deferred_update::Column::AtMs)
-            .order_by_asc(deferred_update::Column::EventId)
-            .all(self.db)
-            .await?;
-        let mut current = msg;
-        for row in deferred {
+    /// Applies the updates that arrived before message `i`, in Meta's order.
+    async fn apply_deferred(&mut self, i: usize) -> Result<(), DbErr> {
+        let key = {
+            let m = self.messages.get(i);
+            (m.channel_id.clone(), m.external_id.clone())
+        };
+        let mut waiting = self.deferred.remove(&key).unwrap_or_default();
+        if !self.deferred_read.contains(&key) {
+            let stored = deferred_update::Entity::find()
+                .filter(deferred_update::Column::ChannelId.eq(key.0.as_str()))
+                .filter(deferred_update::Column::TargetExternalId.eq(key.1.as_str()))
+                .all(self.db)
+                .await?;
+            let held: HashSet<String> = waiting.iter().map(|d| d.event_id.clone()).collect();
+            waiting.extend(stored.into_iter().filter(|d| !held.contains(&d.event_id)));
+            self.deferred_read.insert(key);
+        }
+        waiting.sort_by(|a, b| (a.at_ms, &a.event_id).cmp(&(b.at_ms, &b.event_id)));
+        for row in waiting {
             match MetaEvent::decode(row.payload.as_slice()) {
-                Ok(event) => current = self.update_message(current, &event).await?,
+                Ok(event) => self.update_message(i, &event).await?,
                 Err(e) => {
                     tracing::error!(event_id = %row.event_id, error = %e, "stored deferred update does not decode; dropped")
                 }
             }
-            deferred_update::Entity::delete_by_id(row.event_id)
-                .exec(self.db)
-                .await?;
+            // One made in this batch was never written; a stored one is deleted by `finish`.
+            if self.new_deferred.remove(&row.event_id).is_none() {
+                self.consumed_deferred.push(row.event_id);
+            }
         }
         Ok(())
     }
 
-    /// Applies a status, reaction, edit or read receipt to a stored message; returns its new state.
-    async fn update_message(
-        &mut self,
-        msg: message::Model,
-        event: &MetaEvent,
-    ) -> Result<message::Model, DbErr> {
+    /// Applies a status, reaction, edit or read receipt to message `i`.
+    async fn update_message(&mut self, i: usize, event: &MetaEvent) -> Result<(), DbErr> {
         let cause = event.event_id.as_str();
+        let msg = self.messages.get(i);
         let mut next = msg.clone();
         let mut read_watermark = None;
         match &event.kind {
@@ -738,122 +1104,212 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
             _ => {}
         }
-        if next != msg {
+        if next != *msg {
             next.updated_at_ms = self.now_ms;
-            let mut row: message::ActiveModel = msg.into();
-            row.text = Set(next.text.clone());
-            row.edited = Set(next.edited);
-            row.edit_seq = Set(next.edit_seq);
-            row.edited_at_ms = Set(next.edited_at_ms);
-            row.reactions_json = Set(next.reactions_json.clone());
-            row.status = Set(next.status);
-            row.error_code = Set(next.error_code);
-            row.error_message = Set(next.error_message.clone());
-            row.updated_at_ms = Set(next.updated_at_ms);
-            row.update(self.db).await?;
-            self.effects.updated.touch(&next.id, cause);
+            let id = next.id.clone();
+            self.messages.replace(i, next);
+            self.effects.updated.touch(&id, cause);
         }
         if let Some(watermark) = read_watermark {
-            if let Some(contact) = contact::Entity::find_by_id(next.contact_id.clone())
-                .one(self.db)
-                .await?
-            {
+            let contact_id = self.messages.get(i).contact_id.clone();
+            if let Some(contact) = self.contact_by_id(&contact_id).await? {
                 self.raise_watermark(contact, DeliveryState::Read, watermark, cause)
                     .await?;
             }
-            if let Some(reread) = message::Entity::find_by_id(next.id.clone()).one(self.db).await? {
-                return Ok(reread);
-            }
         }
-        Ok(next)
+        Ok(())
     }
 
-    async fn save_message_status(&mut self, msg: &message::Model, cause: &str) -> Result<(), DbErr> {
-        let mut row: message::ActiveModel = msg.clone().into();
-        row.status = Set(msg.status);
-        row.updated_at_ms = Set(self.now_ms);
-        row.update(self.db).await?;
-        self.effects.updated.touch(&msg.id, cause);
-        Ok(())
+    fn save_message_status(&mut self, i: usize, state: DeliveryState, cause: &str) {
+        let mut msg = self.messages.get(i).clone();
+        msg.status = state.to_i32();
+        msg.updated_at_ms = self.now_ms;
+        let id = msg.id.clone();
+        self.messages.replace(i, msg);
+        self.effects.updated.touch(&id, cause);
     }
 
     /// Records a thread-wide receipt and moves every outbound message at or before it forward.
     async fn raise_watermark(
         &mut self,
-        contact: contact::Model,
+        contact: usize,
         state: DeliveryState,
         watermark_ms: i64,
         cause: &str,
     ) -> Result<(), DbErr> {
-        let (stored, raised) = match state {
-            DeliveryState::Read => (contact.read_watermark_ms, contact::Column::ReadWatermarkMs),
-            _ => (
-                contact.delivered_watermark_ms,
-                contact::Column::DeliveredWatermarkMs,
-            ),
+        let mut raised = self.contacts.get(contact).clone();
+        let stored = match state {
+            DeliveryState::Read => &mut raised.read_watermark_ms,
+            _ => &mut raised.delivered_watermark_ms,
         };
-        if watermark_ms <= stored {
+        if watermark_ms <= *stored {
             return Ok(());
         }
-        let contact_id = contact.id.clone();
-        let mut row: contact::ActiveModel = contact.into();
-        match raised {
-            contact::Column::ReadWatermarkMs => row.read_watermark_ms = Set(watermark_ms),
-            _ => row.delivered_watermark_ms = Set(watermark_ms),
-        }
-        let updated = row.update(self.db).await?;
-        self.contacts
-            .insert((updated.channel_id.clone(), updated.external_id.clone()), updated);
+        let floor = *stored;
+        *stored = watermark_ms;
+        let contact_id = raised.id.clone();
+        self.contacts.replace(contact, raised);
 
-        let candidates = message::Entity::find()
-            .filter(message::Column::ContactId.eq(contact_id.as_str()))
-            .filter(message::Column::Direction.eq(MessageDirection::Outbound as i32))
-            .filter(message::Column::SentAtMs.lte(watermark_ms))
-            .filter(message::Column::Status.is_in([
-                DeliveryState::Pending.to_i32(),
-                DeliveryState::Sent.to_i32(),
-                DeliveryState::Delivered.to_i32(),
-                DeliveryState::Failed.to_i32(),
-            ]))
-            .all(self.db)
-            .await?;
-        for mut msg in candidates {
-            if let Some(next) = DeliveryState::from_i32(msg.status).advance(state) {
-                msg.status = next.to_i32();
-                self.save_message_status(&msg, cause).await?;
+        if self
+            .outbound_read_upto
+            .get(&contact_id)
+            .is_none_or(|upto| *upto < watermark_ms)
+        {
+            let found = message::Entity::find()
+                .filter(message::Column::ContactId.eq(contact_id.as_str()))
+                .filter(message::Column::Direction.eq(MessageDirection::Outbound as i32))
+                // Nothing at or below the previous watermark is left to move (see `prefetch`).
+                .filter(message::Column::SentAtMs.gt(floor))
+                .filter(message::Column::SentAtMs.lte(watermark_ms))
+                .filter(message::Column::Status.is_in(receipt_candidate_states()))
+                .all(self.db)
+                .await?;
+            for m in found {
+                self.hold_message(m);
+            }
+            self.outbound_read_upto.insert(contact_id.clone(), watermark_ms);
+        }
+        let mut candidates: Vec<usize> = self
+            .outbound
+            .get(&contact_id)
+            .map(|held| {
+                held.iter()
+                    .copied()
+                    .filter(|&i| self.messages.get(i).sent_at_ms <= watermark_ms)
+                    .collect()
+            })
+            .unwrap_or_default();
+        candidates.sort_by(|&a, &b| {
+            let (a, b) = (self.messages.get(a), self.messages.get(b));
+            (a.sent_at_ms, &a.id).cmp(&(b.sent_at_ms, &b.id))
+        });
+        for i in candidates {
+            if let Some(next) = DeliveryState::from_i32(self.messages.get(i).status).advance(state) {
+                self.save_message_status(i, next, cause);
             }
         }
         Ok(())
     }
 
-    /// Writes the batch's conversation changes, then loads the final state of everything touched and
-    /// turns it into `InboxEvent`s. Must be called before the commit (it writes and reads through the
-    /// same transaction); the events are published after it.
-    pub async fn finish(mut self) -> Result<Vec<Emission>, DbErr> {
-        self.flush().await?;
+    /// Writes the batch, set-based (new rows first, so that what refers to them finds them), then
+    /// turns what changed into `InboxEvent`s from the rows in memory. Must be called before the
+    /// commit; the events are published after it.
+    ///
+    /// A new row that loses its unique key to a concurrent writer (another replica on PostgreSQL)
+    /// fails the batch, which is then redelivered and finds that writer's row.
+    pub async fn finish(self) -> Result<Vec<Emission>, DbErr> {
+        self.write().await?;
+        Ok(self.emissions())
+    }
+
+    async fn write(&self) -> Result<(), DbErr> {
+        let db = self.db;
+        insert_new::<contact::ActiveModel, _>(
+            db,
+            self.contacts.in_state(RowState::New),
+            OnConflict::columns([contact::Column::ChannelId, contact::Column::ExternalId])
+                .do_nothing()
+                .to_owned(),
+            "contact",
+        )
+        .await?;
+        upsert::<contact::ActiveModel, _>(
+            db,
+            self.contacts.in_state(RowState::Changed),
+            OnConflict::column(contact::Column::Id)
+                .update_columns([
+                    contact::Column::DisplayName,
+                    contact::Column::DeliveredWatermarkMs,
+                    contact::Column::ReadWatermarkMs,
+                ])
+                .to_owned(),
+        )
+        .await?;
+        insert_new::<conversation::ActiveModel, _>(
+            db,
+            self.conversations.in_state(RowState::New),
+            OnConflict::column(conversation::Column::OpenKey)
+                .do_nothing()
+                .to_owned(),
+            "conversation",
+        )
+        .await?;
+        upsert::<conversation::ActiveModel, _>(
+            db,
+            self.conversations.in_state(RowState::Changed),
+            OnConflict::column(conversation::Column::Id)
+                .update_columns([
+                    conversation::Column::MessageCount,
+                    conversation::Column::LastActivityAtMs,
+                    conversation::Column::LastMessagePreview,
+                    conversation::Column::UpdatedAtMs,
+                ])
+                .to_owned(),
+        )
+        .await?;
+        insert_new::<message::ActiveModel, _>(
+            db,
+            self.messages.in_state(RowState::New),
+            OnConflict::columns([message::Column::ChannelId, message::Column::ExternalId])
+                .do_nothing()
+                .to_owned(),
+            "message",
+        )
+        .await?;
+        upsert::<message::ActiveModel, _>(
+            db,
+            self.messages.in_state(RowState::Changed),
+            OnConflict::column(message::Column::Id)
+                .update_columns([
+                    message::Column::Text,
+                    message::Column::Edited,
+                    message::Column::EditSeq,
+                    message::Column::EditedAtMs,
+                    message::Column::ReactionsJson,
+                    message::Column::Status,
+                    message::Column::ErrorCode,
+                    message::Column::ErrorMessage,
+                    message::Column::UpdatedAtMs,
+                ])
+                .to_owned(),
+        )
+        .await?;
+        // A redelivered update may already be waiting: DO NOTHING keeps the first copy.
+        for chunk in self
+            .new_deferred
+            .values()
+            .collect::<Vec<_>>()
+            .chunks(MAX_BINDS / 6)
+        {
+            deferred_update::Entity::insert_many(chunk.iter().map(|d| (*d).clone().into_active_model()))
+                .on_conflict(
+                    OnConflict::column(deferred_update::Column::EventId)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .try_insert()
+                .exec_without_returning(db)
+                .await?;
+        }
+        for chunk in self.consumed_deferred.chunks(IN_CHUNK) {
+            deferred_update::Entity::delete_many()
+                .filter(deferred_update::Column::EventId.is_in(chunk.iter().cloned()))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn emissions(self) -> Vec<Emission> {
         let Effects {
             created,
             updated,
             conversations,
         } = self.effects;
         let mut emissions = Vec::new();
-        let created_set: HashSet<&String> = created.order.iter().collect();
-        let message_ids: Vec<String> = created
-            .order
-            .iter()
-            .chain(updated.order.iter().filter(|id| !created_set.contains(id)))
-            .cloned()
-            .collect();
-        let messages: HashMap<String, message::Model> = load_in_chunks(self.db, message_ids, |ids| {
-            message::Entity::find().filter(message::Column::Id.is_in(ids))
-        })
-        .await?
-        .into_iter()
-        .map(|m| (m.id.clone(), m))
-        .collect();
-
+        let message = |id: &String| self.messages.index(id).map(|i| self.messages.get(i));
         for id in &created.order {
-            if let Some(m) = messages.get(id) {
+            if let Some(m) = message(id) {
                 emissions.push(Emission {
                     cause: created.cause.get(id).cloned().unwrap_or_default(),
                     subject_kind: "message_created",
@@ -868,8 +1324,9 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 });
             }
         }
+        let created_set: HashSet<&String> = created.order.iter().collect();
         for id in updated.order.iter().filter(|id| !created_set.contains(id)) {
-            if let (Some(m), Some(cause)) = (messages.get(id), updated.cause.get(id)) {
+            if let (Some(m), Some(cause)) = (message(id), updated.cause.get(id)) {
                 emissions.push(Emission {
                     cause: cause.clone(),
                     subject_kind: "message_updated",
@@ -884,56 +1341,98 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 });
             }
         }
-
-        let convs = load_in_chunks(self.db, conversations.order.clone(), |ids| {
-            conversation::Entity::find().filter(conversation::Column::Id.is_in(ids))
-        })
-        .await?;
-        let contact_ids: Vec<String> = convs.iter().map(|c| c.contact_id.clone()).collect();
-        let contacts: HashMap<String, contact::Model> = load_in_chunks(self.db, contact_ids, |ids| {
-            contact::Entity::find().filter(contact::Column::Id.is_in(ids))
-        })
-        .await?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
-        let channel_ids: Vec<String> = convs.iter().map(|c| c.channel_id.clone()).collect();
-        let kinds: HashMap<String, i32> = load_in_chunks(self.db, channel_ids, |ids| {
-            channel::Entity::find().filter(channel::Column::Id.is_in(ids))
-        })
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.kind))
-        .collect();
-        let by_id: HashMap<&String, &conversation::Model> = convs.iter().map(|c| (&c.id, c)).collect();
         for id in &conversations.order {
-            if let (Some(c), Some(cause)) = (by_id.get(id), conversations.cause.get(id)) {
-                let kind = kinds
-                    .get(&c.channel_id)
-                    .copied()
-                    .unwrap_or(ChannelKind::Unspecified as i32);
-                emissions.push(Emission {
-                    cause: cause.clone(),
-                    subject_kind: "conversation_updated",
+            let Some(c) = self.conversations.index(id).map(|i| self.conversations.get(i)) else {
+                continue;
+            };
+            let Some(cause) = conversations.cause.get(id) else {
+                continue;
+            };
+            let kind = self
+                .channel_kinds
+                .get(&c.channel_id)
+                .copied()
+                .unwrap_or(ChannelKind::Unspecified as i32);
+            let contact = self.contacts.index(&c.contact_id).map(|i| self.contacts.get(i));
+            emissions.push(Emission {
+                cause: cause.clone(),
+                subject_kind: "conversation_updated",
+                workspace_id: c.workspace_id.clone(),
+                msg_id: format!("inbox.conversation_updated.{id}.{cause}"),
+                event: InboxEvent {
+                    event_id: String::new(),
                     workspace_id: c.workspace_id.clone(),
-                    msg_id: format!("inbox.conversation_updated.{id}.{cause}"),
-                    event: InboxEvent {
-                        event_id: format!("inbox.conversation_updated.{id}.{cause}"),
-                        workspace_id: c.workspace_id.clone(),
-                        at: Some(convert::timestamp(now_ms())),
-                        kind: Some(inbox_event::Kind::ConversationUpdated(ev::ConversationUpdated {
-                            conversation: Some(convert::conversation(c, contacts.get(&c.contact_id), kind)),
-                        })),
-                    },
-                });
-            }
+                    at: Some(convert::timestamp(now_ms())),
+                    kind: Some(inbox_event::Kind::ConversationUpdated(ev::ConversationUpdated {
+                        conversation: Some(convert::conversation(c, contact, kind)),
+                    })),
+                },
+            });
         }
         // The event id doubles as the Nats-Msg-Id, so subscribers can deduplicate too.
         for e in &mut emissions {
             e.event.event_id = e.msg_id.clone();
         }
-        Ok(emissions)
+        emissions
     }
+}
+
+/// Inserts new rows in multi-row statements; every one must land (see [`Applier::finish`]).
+async fn insert_new<'m, A, C>(
+    db: &C,
+    models: impl Iterator<Item = &'m <A::Entity as EntityTrait>::Model>,
+    on_conflict: OnConflict,
+    what: &str,
+) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + Clone + 'm,
+    C: ConnectionTrait,
+{
+    let models: Vec<_> = models.collect();
+    let per_statement = (MAX_BINDS / <A::Entity as EntityTrait>::Column::iter().count()).max(1);
+    for chunk in models.chunks(per_statement) {
+        let result = A::Entity::insert_many(chunk.iter().map(|m| (*m).clone().into_active_model()))
+            .on_conflict(on_conflict.clone())
+            .try_insert()
+            .exec_without_returning(db)
+            .await?;
+        let landed = match result {
+            TryInsertResult::Inserted(n) => n,
+            TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+        };
+        if landed != chunk.len() as u64 {
+            return Err(DbErr::Custom(format!(
+                "{} of {} new {what} rows were stored concurrently by another writer; the batch will be retried",
+                chunk.len() as u64 - landed,
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes changed rows back in multi-row `INSERT ... ON CONFLICT (id) DO UPDATE` statements.
+async fn upsert<'m, A, C>(
+    db: &C,
+    models: impl Iterator<Item = &'m <A::Entity as EntityTrait>::Model>,
+    on_conflict: OnConflict,
+) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + Clone + 'm,
+    C: ConnectionTrait,
+{
+    let models: Vec<_> = models.collect();
+    let per_statement = (MAX_BINDS / <A::Entity as EntityTrait>::Column::iter().count()).max(1);
+    for chunk in models.chunks(per_statement) {
+        A::Entity::insert_many(chunk.iter().map(|m| (*m).clone().into_active_model()))
+            .on_conflict(on_conflict.clone())
+            .try_insert()
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn inbox_event(m: &message::Model, kind: inbox_event::Kind) -> InboxEvent {
@@ -947,18 +1446,4 @@ fn inbox_event(m: &message::Model, kind: inbox_event::Kind) -> InboxEvent {
 
 fn inserted(result: sea_orm::TryInsertResult<u64>) -> bool {
     matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0)
-}
-
-/// `IN (...)` lists stay under SQLite's and PostgreSQL's bind-parameter limits.
-async fn load_in_chunks<C, E, F>(db: &C, ids: Vec<String>, query: F) -> Result<Vec<E::Model>, DbErr>
-where
-    C: ConnectionTrait,
-    E: EntityTrait,
-    F: Fn(Vec<String>) -> sea_orm::Select<E>,
-{
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        out.extend(query(chunk.to_vec()).all(db).await?);
-    }
-    Ok(out)
 }

@@ -144,6 +144,8 @@ impl MetaConsumer {
     async fn apply(&self, events: &[(usize, MetaEvent, tracing::Span)]) -> Result<Vec<Emission>, DbErr> {
         let txn = self.engine.db.begin().await?;
         let mut applier = Applier::new(&txn);
+        let batch: Vec<&MetaEvent> = events.iter().map(|(_, e, _)| e).collect();
+        applier.prefetch(&batch).await?;
         for (_, event, span) in events {
             let disposition = applier.meta_event(event).instrument(span.clone()).await?;
             span.in_scope(|| tracing::debug!(event_id = %event.event_id, ?disposition, "meta event"));
