@@ -90,7 +90,10 @@ async fn run() -> Result<(), DevError> {
         ("NATS_URL", nats_url.clone()),
         ("BUS_PREFIX", bus_prefix.clone()),
         ("LOG_FORMAT", env_or("LOG_FORMAT", "text")),
-        ("RUST_LOG", env_or("RUST_LOG", "info")),
+        (
+            "RUST_LOG",
+            env_or("RUST_LOG", scifer_plumbing::telemetry::DEFAULT_FILTER),
+        ),
     ];
     let with = |extra: Vec<(&'static str, String)>| {
         let mut env = common.clone();

@@ -14,12 +14,15 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
+/// Log filter when `RUST_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
+
 /// Keep it alive for the life of the process; [`Telemetry::shutdown`] flushes pending spans.
 pub struct Telemetry {
     provider: SdkTracerProvider,
 }
 
-/// Installs logging and tracing for `service`. `RUST_LOG` filters (default `info`); `LOG_FORMAT=text`
+/// Installs logging and tracing for `service`. `RUST_LOG` filters (default [`DEFAULT_FILTER`]); `LOG_FORMAT=text`
 /// switches from JSON lines to human-readable text.
 pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -40,7 +43,8 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx logs every statement at info: that is SQL text in the logs for each event, so it is opt-in.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let text = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "text");
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = if text {
