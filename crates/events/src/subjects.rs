@@ -12,6 +12,7 @@ use scifer_proto::events::v1::{ChannelKind, ChannelState};
 /// | `<P>_META`       | `<p>.meta.<channel>.<kind>`, `<p>.meta.unhandled` | webhook-ingest (one event per item) |
 /// | `<P>_CHANNELS`   | `<p>.channel.<state>`                           | token-vault    |
 /// | `<P>_INBOX`      | `<p>.inbox.<workspace>.<kind>`                  | inbox          |
+/// | `<P>_AUDIT`      | `<p>.audit.<workspace>`                         | any service (audit events) |
 #[derive(Debug, Clone)]
 pub struct Bus {
     prefix: String,
@@ -24,6 +25,7 @@ pub enum StreamKind {
     Meta,
     Channels,
     Inbox,
+    Audit,
 }
 
 impl StreamKind {
@@ -35,6 +37,9 @@ impl StreamKind {
             StreamKind::Ingest => Duration::from_secs(30 * DAY),
             StreamKind::Meta | StreamKind::Inbox => Duration::from_secs(7 * DAY),
             StreamKind::Channels => Duration::ZERO,
+            // The gateway's audit store is the long-term record; the stream only has to outlast a
+            // gateway outage.
+            StreamKind::Audit => Duration::from_secs(30 * DAY),
         }
     }
 }
@@ -104,6 +109,14 @@ impl Bus {
     pub fn inbox_workspace_filter(&self, workspace_id: &str) -> String {
         format!("{}.inbox.{}.>", self.prefix, workspace_id)
     }
+    /// Where a service publishes an `AuditEvent` of one workspace.
+    pub fn audit_event(&self, workspace_id: &str) -> String {
+        format!("{}.audit.{}", self.prefix, workspace_id)
+    }
+    /// Every audit event of every workspace: what the gateway's audit store consumes.
+    pub fn audit_events_filter(&self) -> String {
+        format!("{}.audit.>", self.prefix)
+    }
 
     pub fn stream_name(&self, kind: StreamKind) -> String {
         let base = self.prefix.to_ascii_uppercase().replace('-', "_");
@@ -112,6 +125,7 @@ impl Bus {
             StreamKind::Meta => "META",
             StreamKind::Channels => "CHANNELS",
             StreamKind::Inbox => "INBOX",
+            StreamKind::Audit => "AUDIT",
         };
         format!("{base}_{suffix}")
     }
@@ -124,6 +138,7 @@ impl Bus {
             StreamKind::Meta => vec![format!("{}.meta.>", self.prefix)],
             StreamKind::Channels => vec![format!("{}.channel.>", self.prefix)],
             StreamKind::Inbox => vec![format!("{}.inbox.>", self.prefix)],
+            StreamKind::Audit => vec![format!("{}.audit.>", self.prefix)],
         };
         stream::Config {
             name: self.stream_name(kind),
@@ -245,5 +260,32 @@ mod tests {
         assert_eq!(subjects.len(), unique.len());
         assert!(bus.meta_unhandled().starts_with("p.meta."));
         assert!(bus.ingest_quarantine().starts_with("p.ingest."));
+    }
+
+    #[test]
+    fn audit_events_have_their_own_stream() {
+        let bus = Bus::new("t-42").unwrap();
+        assert_eq!(bus.audit_event("ws1"), "t-42.audit.ws1");
+        assert_eq!(bus.audit_events_filter(), "t-42.audit.>");
+        assert_eq!(bus.stream_name(StreamKind::Audit), "T_42_AUDIT");
+        assert_eq!(
+            StreamKind::Audit.default_retention(),
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        let audit = bus.stream_config(StreamKind::Audit, Duration::from_secs(60));
+        assert_eq!(audit.subjects, vec![bus.audit_events_filter()]);
+        for other in [
+            StreamKind::Ingest,
+            StreamKind::Meta,
+            StreamKind::Channels,
+            StreamKind::Inbox,
+        ] {
+            for subject in bus.stream_config(other, Duration::from_secs(60)).subjects {
+                assert!(
+                    !subject.starts_with("t-42.audit."),
+                    "{other:?} overlaps the audit stream"
+                );
+            }
+        }
     }
 }

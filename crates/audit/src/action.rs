@@ -1,0 +1,94 @@
+//! The catalogue of audited actions. An action is a dotted lowercase name, `<area>.<verb>`; the
+//! store accepts any well-formed name (so a service can add one before the gateway knows it), but
+//! every action Scifer emits is listed here so that filters and tests have one place to look.
+
+/// A successful sign-in (actor: the user; outcome success).
+pub const AUTH_LOGIN: &str = "auth.login";
+/// A refused sign-in: wrong password, unknown account, rate-limited (outcome failure or denied).
+pub const AUTH_LOGIN_FAILED: &str = "auth.login_failed";
+/// A session ended by logout, password change or an admin (target: the session id, never the token).
+pub const AUTH_SESSION_REVOKED: &str = "auth.session_revoked";
+/// A member was invited (target: the invitation id; never the invitation token).
+pub const MEMBER_INVITED: &str = "member.invited";
+/// A member's role changed (detail: `old -> new`).
+pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+pub const MEMBER_REMOVED: &str = "member.removed";
+pub const CHANNEL_CONNECTED: &str = "channel.connected";
+pub const CHANNEL_DISCONNECTED: &str = "channel.disconnected";
+/// A service used a stored channel token (target: the channel; never the token).
+pub const TOKEN_USED: &str = "token.used";
+pub const MESSAGE_SENT: &str = "message.sent";
+pub const POST_APPROVED: &str = "post.approved";
+pub const POST_PUBLISHED: &str = "post.published";
+pub const DATA_DELETION_REQUESTED: &str = "data.deletion_requested";
+pub const DATA_DELETION_COMPLETED: &str = "data.deletion_completed";
+pub const DATA_EXPORT_REQUESTED: &str = "data.export_requested";
+pub const DATA_EXPORT_COMPLETED: &str = "data.export_completed";
+
+/// Every action above.
+pub const ALL: &[&str] = &[
+    AUTH_LOGIN,
+    AUTH_LOGIN_FAILED,
+    AUTH_SESSION_REVOKED,
+    MEMBER_INVITED,
+    MEMBER_ROLE_CHANGED,
+    MEMBER_REMOVED,
+    CHANNEL_CONNECTED,
+    CHANNEL_DISCONNECTED,
+    TOKEN_USED,
+    MESSAGE_SENT,
+    POST_APPROVED,
+    POST_PUBLISHED,
+    DATA_DELETION_REQUESTED,
+    DATA_DELETION_COMPLETED,
+    DATA_EXPORT_REQUESTED,
+    DATA_EXPORT_COMPLETED,
+];
+
+/// Longest accepted action name.
+pub const MAX_ACTION_LEN: usize = 64;
+
+/// Whether `action` is a well-formed action name: at least two non-empty dot-separated parts of
+/// lowercase ASCII letters, digits and '_'.
+pub fn is_well_formed(action: &str) -> bool {
+    action.len() <= MAX_ACTION_LEN
+        && action.split('.').count() >= 2
+        && action.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_is_well_formed_and_has_no_duplicates() {
+        let mut seen = std::collections::HashSet::new();
+        for action in ALL {
+            assert!(is_well_formed(action), "{action}");
+            assert!(seen.insert(action), "{action} listed twice");
+        }
+        assert_eq!(ALL.len(), 16);
+    }
+
+    #[test]
+    fn malformed_actions_are_refused() {
+        for bad in [
+            "",
+            "login",
+            "auth.",
+            ".login",
+            "Auth.login",
+            "auth..login",
+            "auth.log in",
+            "auth.*",
+        ] {
+            assert!(!is_well_formed(bad), "{bad:?} accepted");
+        }
+        assert!(!is_well_formed(&format!("a.{}", "b".repeat(MAX_ACTION_LEN))));
+    }
+}
