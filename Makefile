@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NATS_SERVER = $(shell deploy/dev/find-nats-server)
 
-.PHONY: run build test lint unit-and-integration e2e-postgres bench fmt clean-data
+.PHONY: run build test lint bench fmt clean-data browser-deps
 
 ## run: private nats-server, every service on SQLite, and the Meta simulator playing a demo world.
 run: build
@@ -14,7 +14,7 @@ build:
 
 ## test: formatting, lints, unit tests, each service's integration tests, and the end-to-end suite on
 ## SQLite and then on PostgreSQL.
-test: lint build
+test: lint build browser-deps
 	SCIFER_NATS_SERVER="$(NATS_SERVER)" $(CARGO) test --workspace --no-fail-fast
 	SCIFER_NATS_SERVER="$(NATS_SERVER)" SCIFER_TEST_DB=postgres $(CARGO) test -p scifer-e2e --no-fail-fast
 
@@ -25,6 +25,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## browser-deps: Debian's chromium, tests/browser/node_modules, the TypeScript client generated from
+## proto/ and the page bundle (idempotent; quiet when nothing fails).
+browser-deps:
+	tests/browser/install-deps.sh
 
 ## bench: the webhook load driver against webhook-ingest and its two references (release build).
 bench:

@@ -14,8 +14,11 @@ use scifer_meta_sim::demo;
 use scifer_proto::events::v1::{ChannelEvent, ChannelKind, ChannelState};
 use tokio::process::{Child, Command};
 
-/// The demo workspace every seeded channel belongs to.
-const DEMO_WORKSPACE: &str = "demo";
+/// The demo account `make run` signs up (or logs in to, when `.data/` already has it). A local demo
+/// login, printed on start; real deployments create their own accounts.
+const DEMO_EMAIL: &str = "demo@scifer.local";
+const DEMO_PASSWORD: &str = "scifer-demo-password";
+const DEMO_WORKSPACE_NAME: &str = "Demo Bakery";
 /// Not 4222: a machine may already run a NATS there for something else.
 const DEFAULT_NATS_PORT: u16 = 42224;
 
@@ -152,13 +155,21 @@ async fn run() -> Result<(), DevError> {
 
     let result = start_all(&bin_dir, &services, &mut children).await;
     let result = match result {
-        Ok(()) => seed_demo_channels(&nats_url, &bus_prefix).await,
+        Ok(()) => match demo_workspace(&gateway_addr).await {
+            Ok(workspace) => seed_demo_channels(&nats_url, &bus_prefix, &workspace)
+                .await
+                .map(|()| workspace),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        stop_all(&mut children).await;
-        return Err(e);
-    }
+    let workspace = match result {
+        Ok(workspace) => workspace,
+        Err(e) => {
+            stop_all(&mut children).await;
+            return Err(e);
+        }
+    };
 
     if graph_url.is_none() {
         let sim = Command::new(bin_dir.join("scifer-meta-sim"))
@@ -183,7 +194,8 @@ async fn run() -> Result<(), DevError> {
 
     println!();
     println!("Scifer is running (data in {}):", data.display());
-    println!("  gateway (gRPC + gRPC-web)  http://{gateway_addr}   workspace id: {DEMO_WORKSPACE}");
+    println!("  gateway (gRPC + gRPC-web)  http://{gateway_addr}");
+    println!("    demo login {DEMO_EMAIL} / {DEMO_PASSWORD}, workspace id {workspace}");
     println!("  webhook-ingest (Meta)      http://{ingest_addr}/webhooks/meta");
     println!("  ingest admin (gRPC)        http://127.0.0.1:9081");
     println!("  inbox (gRPC, internal)     http://127.0.0.1:9082");
@@ -281,7 +293,7 @@ fn start_nats(data: &Path, port: u16) -> Result<Child, DevError> {
         .map_err(|source| DevError::Spawn { name: binary, source })
 }
 
-async fn seed_demo_channels(nats_url: &str, prefix: &str) -> Result<(), DevError> {
+async fn seed_demo_channels(nats_url: &str, prefix: &str, workspace: &str) -> Result<(), DevError> {
     let setup = |e: &dyn std::fmt::Display| DevError::Setup(format!("seeding demo channels: {e}"));
     let client = scifer_events::connect(nats_url).await.map_err(|e| setup(&e))?;
     let js = scifer_events::async_nats::jetstream::new(client);
@@ -313,9 +325,9 @@ async fn seed_demo_channels(nats_url: &str, prefix: &str) -> Result<(), DevError
     let now = std::time::SystemTime::now();
     for (channel_id, kind, account_id, name) in channels {
         let event = ChannelEvent {
-            event_id: format!("{channel_id}:v1"),
-            workspace_id: DEMO_WORKSPACE.into(),
-            channel_id: channel_id.into(),
+            event_id: format!("{workspace}-{channel_id}:v1"),
+            workspace_id: workspace.into(),
+            channel_id: format!("{workspace}-{channel_id}"),
             kind: kind as i32,
             account_id: account_id.into(),
             display_name: name.into(),
@@ -333,6 +345,65 @@ async fn seed_demo_channels(nats_url: &str, prefix: &str) -> Result<(), DevError
             .map_err(|e| setup(&e))?;
     }
     Ok(())
+}
+
+/// Signs the demo account up (or logs in), and creates its workspace unless it has one: the same
+/// calls a new user's browser makes.
+async fn demo_workspace(gateway_addr: &str) -> Result<String, DevError> {
+    use scifer_proto::gateway::v1::{
+        CreateWorkspaceRequest, ListWorkspacesRequest, LoginRequest, SignUpRequest,
+        account_api_client::AccountApiClient, workspace_api_client::WorkspaceApiClient,
+    };
+    let setup = |e: &dyn std::fmt::Display| DevError::Setup(format!("creating the demo account: {e}"));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{gateway_addr}"))
+        .map_err(|e| setup(&e))?
+        .connect()
+        .await
+        .map_err(|e| setup(&e))?;
+    let mut accounts = AccountApiClient::new(channel.clone());
+    let signed_up = accounts
+        .sign_up(SignUpRequest {
+            email: DEMO_EMAIL.into(),
+            password: DEMO_PASSWORD.into(),
+            name: "Demo Owner".into(),
+        })
+        .await;
+    let session = match signed_up {
+        Ok(session) => session.into_inner(),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => accounts
+            .login(LoginRequest {
+                email: DEMO_EMAIL.into(),
+                password: DEMO_PASSWORD.into(),
+            })
+            .await
+            .map_err(|e| setup(&e))?
+            .into_inner(),
+        Err(status) => return Err(setup(&status)),
+    };
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", session.session_token)
+        .parse()
+        .map_err(|e| setup(&e))?;
+    let mut workspaces = WorkspaceApiClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("authorization", bearer.clone());
+        Ok(req)
+    });
+    let existing = workspaces
+        .list_workspaces(ListWorkspacesRequest {})
+        .await
+        .map_err(|e| setup(&e))?
+        .into_inner()
+        .workspaces;
+    if let Some(found) = existing.into_iter().find(|w| w.name == DEMO_WORKSPACE_NAME) {
+        return Ok(found.workspace_id);
+    }
+    Ok(workspaces
+        .create_workspace(CreateWorkspaceRequest {
+            name: DEMO_WORKSPACE_NAME.into(),
+        })
+        .await
+        .map_err(|e| setup(&e))?
+        .into_inner()
+        .workspace_id)
 }
 
 async fn wait_http(url: &str, name: &str) -> Result<(), DevError> {

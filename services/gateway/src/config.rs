@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use scifer_plumbing::config::Common;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,11 +23,35 @@ pub struct Config {
     /// How long one call to inbox may take, connecting included.
     #[serde(default = "default_inbox_timeout_ms")]
     pub inbox_timeout_ms: u64,
+    /// The gateway's own store (accounts, sessions, workspaces, members, login failures).
+    /// A secret: PostgreSQL URLs carry a password.
+    #[serde(default = "default_database_url")]
+    pub database_url: SecretString,
+    /// How long a session lasts after login, whatever its use.
+    #[serde(default = "default_session_ttl_hours")]
+    pub session_ttl_hours: u64,
+    /// Failed logins per account within [`LOGIN_WINDOW`] before further attempts are refused.
+    #[serde(default = "default_login_max_failures_per_account")]
+    pub login_max_failures_per_account: u32,
+    /// Failed logins per client address within [`LOGIN_WINDOW`] before further attempts are refused.
+    #[serde(default = "default_login_max_failures_per_address")]
+    pub login_max_failures_per_address: u32,
+    /// Take the client address from the first hop of `x-forwarded-for`. Only behind a proxy that
+    /// sets the header: otherwise any caller picks its own address and escapes the login limit.
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
 }
+
+/// The window in which failed logins are counted.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl Config {
     pub fn inbox_timeout(&self) -> Duration {
         Duration::from_millis(self.inbox_timeout_ms)
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_hours.saturating_mul(3600))
     }
 }
 
@@ -39,9 +64,23 @@ fn default_inbox_url() -> String {
 fn default_inbox_timeout_ms() -> u64 {
     5_000
 }
+fn default_database_url() -> SecretString {
+    SecretString::from("sqlite://gateway.sqlite")
+}
+fn default_session_ttl_hours() -> u64 {
+    24 * 14
+}
+fn default_login_max_failures_per_account() -> u32 {
+    5
+}
+fn default_login_max_failures_per_address() -> u32 {
+    20
+}
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Config {
@@ -57,6 +96,11 @@ mod tests {
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.inbox_timeout(), Duration::from_secs(5));
         assert_eq!(config.common.bus_prefix, "scifer");
+        assert_eq!(config.database_url.expose_secret(), "sqlite://gateway.sqlite");
+        assert_eq!(config.session_ttl(), Duration::from_secs(14 * 24 * 3600));
+        assert_eq!(config.login_max_failures_per_account, 5);
+        assert_eq!(config.login_max_failures_per_address, 20);
+        assert!(!config.trust_forwarded_for);
     }
 
     #[test]
@@ -67,6 +111,11 @@ mod tests {
             ("CORS_ALLOWED_ORIGINS", "https://a.test,http://localhost:5173"),
             ("INBOX_TIMEOUT_MS", "750"),
             ("BUS_PREFIX", "p1"),
+            ("DATABASE_URL", "postgres://u:p@db/gateway"),
+            ("SESSION_TTL_HOURS", "2"),
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+            ("LOGIN_MAX_FAILURES_PER_ADDRESS", "9"),
+            ("TRUST_FORWARDED_FOR", "true"),
         ]);
         assert_eq!(config.listen_addr, "0.0.0.0:9000");
         assert_eq!(config.inbox_url, "http://inbox:9082");
@@ -76,5 +125,11 @@ mod tests {
         );
         assert_eq!(config.inbox_timeout(), Duration::from_millis(750));
         assert_eq!(config.common.bus_prefix, "p1");
+        assert_eq!(config.database_url.expose_secret(), "postgres://u:p@db/gateway");
+        assert_eq!(config.session_ttl(), Duration::from_secs(7200));
+        assert_eq!(config.login_max_failures_per_account, 3);
+        assert_eq!(config.login_max_failures_per_address, 9);
+        assert!(config.trust_forwarded_for);
+        assert!(!format!("{config:?}").contains("u:p@"), "the URL is a secret");
     }
 }

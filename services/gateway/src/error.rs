@@ -1,9 +1,14 @@
 //! The gateway's one error type and the one place it becomes a `tonic::Status`. Callers see a code
 //! and a message meant for them; causes inside our system are logged here and never sent.
 
+use std::time::Duration;
+
+use prost::Message as _;
 use tonic::{Code, Status};
 
 use scifer_ids::InvalidWorkspaceId;
+
+use crate::domain::{HashError, Invalid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -30,6 +35,44 @@ pub enum GatewayError {
     WatchOverflow(usize),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// A field of the request is malformed.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The request body could not be read as a gRPC message.
+    #[error("{0}")]
+    BadRequestBody(&'static str),
+    /// No session, or one that is unknown, revoked or expired. One message for all of them.
+    #[error("missing, invalid or expired session")]
+    Unauthenticated,
+    /// Login with a wrong email or password (which one is not said).
+    #[error("wrong email or password")]
+    BadCredentials,
+    #[error("current_password is wrong")]
+    WrongCurrentPassword,
+    /// Too many failed logins for the account or the client address.
+    #[error("too many failed logins; retry in {} s", .retry_after.as_secs().max(1))]
+    TooManyLogins { retry_after: Duration },
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// The workspace does not exist or the caller is not a member: callers cannot tell which.
+    #[error("workspace not found")]
+    WorkspaceNotFound,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    AlreadyExists(&'static str),
+    #[error("{0}")]
+    FailedPrecondition(&'static str),
+    /// A path the permission table does not list: refused, since nobody decided who may call it.
+    #[error("no permission entry for {0}")]
+    NoPermissionEntry(String),
+    /// A handler found no actor: the auth layer did not run in front of it.
+    #[error("no authenticated actor on a request that needs one")]
+    MissingActor,
+    #[error("the gateway's store failed")]
+    Store(#[from] sea_orm::DbErr),
+    #[error("password hashing failed")]
+    Hash(#[from] HashError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -61,12 +104,71 @@ impl From<GatewayError> for Status {
             GatewayError::ShuttingDown => {
                 Status::unavailable("the gateway is shutting down; call WatchInbox again")
             }
-            GatewayError::Internal(_) => {
+            GatewayError::Invalid(e) => Status::invalid_argument(e.to_string()),
+            GatewayError::BadRequestBody(message) => Status::invalid_argument(message),
+            GatewayError::Unauthenticated | GatewayError::BadCredentials => {
+                Status::unauthenticated(error.to_string())
+            }
+            GatewayError::WrongCurrentPassword => Status::invalid_argument(error.to_string()),
+            GatewayError::TooManyLogins { retry_after } => too_many_logins(retry_after),
+            GatewayError::PermissionDenied(message) => Status::permission_denied(message),
+            GatewayError::WorkspaceNotFound => Status::not_found(error.to_string()),
+            GatewayError::NotFound(message) => Status::not_found(message),
+            GatewayError::AlreadyExists(message) => Status::already_exists(message),
+            GatewayError::FailedPrecondition(message) => Status::failed_precondition(message),
+            GatewayError::NoPermissionEntry(_) => {
+                tracing::error!(error = %chain, "refused a call missing from the permission table");
+                Status::permission_denied("this call is not permitted")
+            }
+            GatewayError::MissingActor
+            | GatewayError::Store(_)
+            | GatewayError::Hash(_)
+            | GatewayError::Internal(_) => {
                 tracing::error!(error = %chain, "internal error");
                 Status::internal("internal error")
             }
         }
     }
+}
+
+/// `google.rpc.Status` and `google.rpc.RetryInfo`, for the details of RESOURCE_EXHAUSTED: the
+/// standard way gRPC clients learn how long to wait.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    pub(crate) retry_delay: Option<prost_types::Duration>,
+}
+
+pub(crate) const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+fn too_many_logins(retry_after: Duration) -> Status {
+    let seconds = retry_after.as_secs().max(1);
+    let message = format!("too many failed logins; retry in {seconds} s");
+    let retry = RetryInfo {
+        retry_delay: Some(prost_types::Duration {
+            seconds: i64::try_from(seconds).unwrap_or(i64::MAX),
+            nanos: 0,
+        }),
+    };
+    let details = RpcStatus {
+        code: Code::ResourceExhausted as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: RETRY_INFO_TYPE_URL.into(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    Status::with_details(Code::ResourceExhausted, message, details.encode_to_vec().into())
 }
 
 /// Inbox's status as the caller sees it. The code always passes through unchanged. Codes that
@@ -125,6 +227,20 @@ mod tests {
             GatewayError::InboxRejected(Status::internal("db password wrong at 10.0.0.3")).into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn too_many_logins_carries_retry_info_in_the_details() {
+        let status: Status = GatewayError::TooManyLogins {
+            retry_after: Duration::from_secs(90),
+        }
+        .into();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(status.message().contains("90 s"), "{}", status.message());
+        let details = RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(details.details[0].type_url, RETRY_INFO_TYPE_URL);
+        let retry = RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
+        assert_eq!(retry.retry_delay.unwrap().seconds, 90);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `scifer.gateway.v1.InboxApi`: what frontends call. Every RPC first resolves the workspace it acts
-//! on through [`InboxApi::workspace`]; that is where the authentication issue adds "is the caller a
-//! member of this workspace, with a role allowed to do this".
+//! `scifer.gateway.v1.InboxApi`: what frontends call. The auth layer has checked that the caller is
+//! a member of the request's workspace with a role the permission table allows; every RPC acts on
+//! the workspace of that membership and names the caller to inbox.
 
 use futures::{StreamExt, stream::BoxStream};
 use scifer_proto::{
@@ -10,9 +10,7 @@ use scifer_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use scifer_ids::WorkspaceId;
-
-use crate::{error::GatewayError, inbox::InboxClient, watch::Watcher};
+use crate::{auth::Actor, inbox::InboxClient, watch::Watcher};
 
 pub struct InboxApi {
     inbox: InboxClient,
@@ -23,11 +21,6 @@ impl InboxApi {
     pub fn new(inbox: InboxClient, watcher: Watcher) -> Self {
         Self { inbox, watcher }
     }
-
-    /// The workspace a call acts on, from the request's `workspace_id`.
-    fn workspace(&self, workspace_id: &str) -> Result<WorkspaceId, GatewayError> {
-        Ok(WorkspaceId::parse(workspace_id)?)
-    }
 }
 
 #[tonic::async_trait]
@@ -36,11 +29,10 @@ impl inbox_api_server::InboxApi for InboxApi {
         &self,
         request: Request<ListConversationsRequest>,
     ) -> Result<Response<ListConversationsResponse>, Status> {
-        let request = request.into_inner();
-        let workspace = self.workspace(&request.workspace_id)?;
+        let actor = Actor::of(&request)?;
         // An absent query means inbox's defaults (first page, every channel and status).
-        let query = request.query.unwrap_or_default();
-        let response = self.inbox.list_conversations(&workspace, query).await?;
+        let query = request.into_inner().query.unwrap_or_default();
+        let response = self.inbox.list_conversations(&actor, query).await?;
         Ok(Response::new(response))
     }
 
@@ -48,11 +40,10 @@ impl inbox_api_server::InboxApi for InboxApi {
         &self,
         request: Request<GetConversationRequest>,
     ) -> Result<Response<GetConversationResponse>, Status> {
-        let request = request.into_inner();
-        let workspace = self.workspace(&request.workspace_id)?;
+        let actor = Actor::of(&request)?;
         // Inbox validates the query (a missing conversation id is its INVALID_ARGUMENT).
-        let query = request.query.unwrap_or_default();
-        let response = self.inbox.get_conversation(&workspace, query).await?;
+        let query = request.into_inner().query.unwrap_or_default();
+        let response = self.inbox.get_conversation(&actor, query).await?;
         Ok(Response::new(response))
     }
 
@@ -62,8 +53,8 @@ impl inbox_api_server::InboxApi for InboxApi {
         &self,
         request: Request<WatchInboxRequest>,
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
-        let workspace = self.workspace(&request.get_ref().workspace_id)?;
-        let events = self.watcher.watch(&workspace).await?;
+        let actor = Actor::of(&request)?;
+        let events = self.watcher.watch(&actor.membership()?.workspace).await?;
         Ok(Response::new(
             events.map(|item| item.map_err(Status::from)).boxed(),
         ))

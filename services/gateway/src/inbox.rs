@@ -1,6 +1,6 @@
 //! The gateway's client of the internal inbox service. The gateway never reads inbox's store; it
-//! forwards each call with the workspace in metadata (inbox takes it only from there) and the
-//! caller's trace context.
+//! forwards each call with the authenticated workspace and actor in metadata (inbox takes them only
+//! from there) and the caller's trace context.
 
 use std::{future::Future, time::Duration};
 
@@ -15,12 +15,12 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use scifer_ids::WorkspaceId;
-
-use crate::error::GatewayError;
+use crate::{auth::Actor, error::GatewayError};
 
 /// Metadata key inbox reads the workspace from.
 pub const WORKSPACE_METADATA: &str = "x-scifer-workspace-id";
+/// Metadata key naming who acts, e.g. `user:<id>`.
+pub const ACTOR_METADATA: &str = "x-scifer-actor";
 
 type Interceptor = fn(Request<()>) -> Result<Request<()>, Status>;
 
@@ -56,30 +56,35 @@ impl InboxClient {
 
     pub async fn list_conversations(
         &self,
-        workspace: &WorkspaceId,
+        actor: &Actor,
         query: ListConversationsRequest,
     ) -> Result<ListConversationsResponse, GatewayError> {
         let mut client = self.client.clone();
-        let request = self.request(workspace, query)?;
+        let request = self.request(actor, query)?;
         self.call(client.list_conversations(request)).await
     }
 
     pub async fn get_conversation(
         &self,
-        workspace: &WorkspaceId,
+        actor: &Actor,
         query: GetConversationRequest,
     ) -> Result<GetConversationResponse, GatewayError> {
         let mut client = self.client.clone();
-        let request = self.request(workspace, query)?;
+        let request = self.request(actor, query)?;
         self.call(client.get_conversation(request)).await
     }
 
-    fn request<T>(&self, workspace: &WorkspaceId, message: T) -> Result<Request<T>, GatewayError> {
+    fn request<T>(&self, actor: &Actor, message: T) -> Result<Request<T>, GatewayError> {
         let mut request = Request::new(message);
-        // A parsed WorkspaceId is plain ASCII, so this cannot fail; no panic path all the same.
+        let workspace = &actor.membership()?.workspace;
+        // A parsed WorkspaceId and a UUID are plain ASCII, so these cannot fail; no panic path all
+        // the same.
         let value = MetadataValue::try_from(workspace.as_str())
             .map_err(|e| GatewayError::Internal(format!("workspace id as metadata: {e}")))?;
         request.metadata_mut().insert(WORKSPACE_METADATA, value);
+        let value = MetadataValue::try_from(actor.principal())
+            .map_err(|e| GatewayError::Internal(format!("actor as metadata: {e}")))?;
+        request.metadata_mut().insert(ACTOR_METADATA, value);
         // grpc-timeout lets inbox give up on work nobody waits for any more.
         request.set_timeout(self.timeout);
         Ok(request)

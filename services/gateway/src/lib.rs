@@ -1,26 +1,55 @@
 //! gateway: the public edge that browser frontends and other clients reach. One port serves
-//! `scifer.gateway.v1.InboxApi` over native gRPC (h2c) and gRPC-web (HTTP/1.1), the standard gRPC
-//! health and reflection services, and `/healthz` / `/readyz`, all behind one CORS layer.
+//! `scifer.gateway.v1.AccountApi`, `WorkspaceApi` and `InboxApi` over native gRPC (h2c) and
+//! gRPC-web (HTTP/1.1), the standard gRPC health and reflection services, and `/healthz` /
+//! `/readyz`, all behind one CORS layer.
 //!
-//! Reads are forwarded to the inbox service with the workspace in `x-scifer-workspace-id`;
-//! `WatchInbox` streams the workspace's `InboxEvent`s straight from the bus.
+//! Accounts, sessions, workspaces and memberships live in the gateway's own store. Every call
+//! passes one auth layer ([`permissions`] is its table): SignUp and Login are public; everything
+//! else needs `authorization: Bearer <session token>`; workspace-scoped calls also need membership
+//! of the request's `workspace_id` with a high enough role, and a workspace the caller is not a
+//! member of answers NOT_FOUND like one that does not exist. Members are added by email with
+//! `AddMember`, a stand-in until invitations by email exist.
+//!
+//! Reads are forwarded to the inbox service with the authenticated workspace in
+//! `x-scifer-workspace-id` and the actor (`user:<id>`) in `x-scifer-actor`; `WatchInbox` streams
+//! the workspace's `InboxEvent`s straight from the bus.
 //!
 //! Settings (environment, or `SCIFER_CONFIG_FILE`):
-//! `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
-//! `CORS_ALLOWED_ORIGINS` (comma-separated; empty), and the common `NATS_URL`, `BUS_PREFIX`,
-//! `SHUTDOWN_GRACE_SECS`.
+//! - `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
+//!   `CORS_ALLOWED_ORIGINS` (comma-separated; empty);
+//! - `DATABASE_URL` (`sqlite://gateway.sqlite`; `postgres://...` in production), a secret;
+//! - `SESSION_TTL_HOURS` (336, i.e. 14 days): sessions end this long after login, used or not;
+//! - `LOGIN_MAX_FAILURES_PER_ACCOUNT` (5) and `LOGIN_MAX_FAILURES_PER_ADDRESS` (20): failed logins
+//!   per email and per client address within 15 minutes, after which Login answers
+//!   RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` (and the delay in the message) until the
+//!   window ends;
+//! - `TRUST_FORWARDED_FOR` (false): take the client address from the first `x-forwarded-for` hop;
+//!   set it only behind a proxy that overwrites that header;
+//! - the common `NATS_URL`, `BUS_PREFIX`, `SHUTDOWN_GRACE_SECS`.
+//!
+//! Passwords are hashed with Argon2id (19 MiB, 2 passes, 1 lane; at least 12 characters); session
+//! tokens are 32 random bytes, hex-encoded, and only their SHA-256 is stored. Neither is logged.
 
+mod accounts;
+mod auth;
+mod clock;
 mod config;
 mod cors;
+mod domain;
 mod error;
 mod grpc;
 mod inbox;
+pub mod permissions;
 mod startup;
+mod store;
 mod watch;
+mod workspaces;
 
-pub use config::Config;
+pub use clock::Clock;
+pub use config::{Config, LOGIN_WINDOW};
+pub use domain::Role;
 pub use error::GatewayError;
-pub use inbox::WORKSPACE_METADATA;
+pub use inbox::{ACTOR_METADATA, WORKSPACE_METADATA};
 pub use scifer_ids::{InvalidWorkspaceId, WorkspaceId};
 pub use startup::{Application, StartupError};
 pub use watch::{ActiveWatches, WATCH_BUFFER};

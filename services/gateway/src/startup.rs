@@ -1,5 +1,6 @@
-use std::{net::SocketAddr, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
+use ring::rand::SystemRandom;
 use scifer_events::{Bus, InvalidPrefix};
 use scifer_plumbing::{
     CancellationToken,
@@ -8,15 +9,26 @@ use scifer_plumbing::{
     health::{self, Readiness},
     serve,
 };
-use scifer_proto::gateway::v1::inbox_api_server::InboxApiServer;
+use scifer_proto::gateway::v1::{
+    account_api_server::AccountApiServer, inbox_api_server::InboxApiServer,
+    workspace_api_server::WorkspaceApiServer,
+};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::{
-    config::Config,
+    accounts::{AccountApi, Identity, LoginLimits},
+    auth::Authenticator,
+    clock::Clock,
+    config::{Config, LOGIN_WINDOW},
     cors::{self, InvalidOrigin},
+    domain::{HashError, PasswordHasher},
     grpc::InboxApi,
     inbox::{InboxClient, InvalidInboxUrl},
+    store,
     watch::{ActiveWatches, Watcher},
+    workspaces::WorkspaceApi,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +44,10 @@ pub enum StartupError {
     #[error(transparent)]
     Nats(#[from] scifer_events::ConnectError),
     #[error(transparent)]
+    Db(#[from] scifer_db::DbError),
+    #[error("cannot set up password hashing: {0}")]
+    Hasher(#[from] HashError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -43,15 +59,26 @@ pub struct Application {
     inbox: InboxClient,
     cors: tower_http::cors::CorsLayer,
     active: ActiveWatches,
+    db: DatabaseConnection,
+    clock: Clock,
+    hasher: PasswordHasher,
 }
 
 impl Application {
     /// Checks the configuration, binds the port and starts connecting to NATS (in the background:
     /// the gateway serves health while the bus is still down, and reports ready once connected).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`Application::build`], with the clock that session expiry and login limits read (tests
+    /// pass an adjustable one).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         let cors = cors::layer(&config.cors_allowed_origins)?;
         let bus = Bus::new(&config.common.bus_prefix)?;
         let inbox = InboxClient::new(&config.inbox_url, config.inbox_timeout())?;
+        let db = store::open(config.database_url.expose_secret()).await?;
+        let hasher = PasswordHasher::new()?;
         let nats = scifer_events::connect(&config.common.nats_url).await?;
         let listener = serve::bind(&config.listen_addr).await?;
         Ok(Self {
@@ -62,6 +89,9 @@ impl Application {
             inbox,
             cors,
             active: ActiveWatches::default(),
+            db,
+            clock,
+            hasher,
         })
     }
 
@@ -83,6 +113,9 @@ impl Application {
             inbox,
             cors,
             active,
+            db,
+            clock,
+            hasher,
         } = self;
         let addr = listener.local_addr()?;
 
@@ -90,11 +123,36 @@ impl Application {
         // response to finish: ending them as soon as shutdown begins lets it complete.
         let streams = shutdown.child_token();
         let watcher = Watcher::new(nats.clone(), bus, streams.clone(), active);
+        let identity = Arc::new(Identity {
+            db: db.clone(),
+            clock: clock.clone(),
+            hasher,
+            rng: SystemRandom::new(),
+            session_ttl: config.session_ttl(),
+            limits: LoginLimits {
+                per_account: config.login_max_failures_per_account,
+                per_address: config.login_max_failures_per_address,
+                window: LOGIN_WINDOW,
+            },
+        });
+        let auth = Authenticator::new(db, clock, config.trust_forwarded_for);
         let (routes, health) = grpc::base_routes();
         health.set_serving::<InboxApiServer<InboxApi>>().await;
+        health.set_serving::<AccountApiServer<AccountApi>>().await;
+        health.set_serving::<WorkspaceApiServer<WorkspaceApi>>().await;
         // GrpcWebLayer per service, never around the router: around the router it would answer 400
-        // to plain HTTP/1.1 such as /healthz. Health and reflection stay native-gRPC only.
-        let routes = routes.add_service(grpc_web(InboxApiServer::new(InboxApi::new(inbox, watcher))));
+        // to plain HTTP/1.1 such as /healthz. Health and reflection stay native-gRPC only. Every
+        // gateway service sits behind the auth layer, inside gRPC-web so it sees gRPC framing.
+        let routes = routes
+            .add_service(grpc_web(
+                auth.wrap(InboxApiServer::new(InboxApi::new(inbox, watcher))),
+            ))
+            .add_service(grpc_web(
+                auth.wrap(AccountApiServer::new(AccountApi::new(identity.clone()))),
+            ))
+            .add_service(grpc_web(
+                auth.wrap(WorkspaceApiServer::new(WorkspaceApi::new(identity))),
+            ));
         let readiness = Readiness::default();
         let app = grpc::into_router(routes)
             .merge(health::routes(readiness.clone()))
@@ -104,11 +162,34 @@ impl Application {
 
         tracing::info!(%addr, "gateway listening");
         let grace = config.common.shutdown_grace();
-        let served = serve::serve(listener, app, shutdown, grace).await;
+        let served = serve_with_peer_addr(listener, app, shutdown, grace).await;
         // Also when serving failed, so no forwarding task outlives the application.
         streams.cancel();
         served?;
         Ok(())
+    }
+}
+
+/// `scifer_plumbing::serve::serve`, but with each request's peer address in its extensions
+/// (`ConnectInfo<SocketAddr>`): the login limit per client address needs it.
+async fn serve_with_peer_addr(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let stopping = shutdown.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { stopping.cancelled().await })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(%addr, "grace period over; dropping connections still open");
+            Ok(())
+        }
     }
 }
 

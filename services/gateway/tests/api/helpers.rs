@@ -1,5 +1,6 @@
-//! `spawn_app()`: a gateway on port 0 with its own nats-server, its own bus prefix and a test
-//! double of inbox, plus typed clients: gRPC-web (what browsers speak), native gRPC and plain HTTP.
+//! `spawn_app()`: a gateway on port 0 with its own nats-server, bus prefix, database, adjustable
+//! clock and a test double of inbox, plus typed clients: gRPC-web (what browsers speak), native
+//! gRPC and plain HTTP, each with or without a session token.
 
 use std::{
     net::SocketAddr,
@@ -7,22 +8,31 @@ use std::{
     time::Duration,
 };
 
-use gateway::{ActiveWatches, Application, Config, StartupError};
+use gateway::{ActiveWatches, Application, Clock, Config, StartupError};
 use scifer_events::{Bus, Publisher, async_nats};
 use scifer_plumbing::CancellationToken;
 use scifer_proto::{
     events::v1::InboxEvent,
-    gateway::v1::inbox_api_client::InboxApiClient,
+    gateway::v1::{
+        AddMemberRequest, CreateWorkspaceRequest, LoginRequest, Role, SignUpRequest,
+        account_api_client::AccountApiClient, inbox_api_client::InboxApiClient,
+        workspace_api_client::WorkspaceApiClient,
+    },
     inbox::v1::{
         Conversation, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
         ListConversationsResponse, Message,
         inbox_service_server::{InboxService, InboxServiceServer},
     },
 };
-use scifer_test_support::{GrpcWebChannel, NatsServer, free_port, grpc_web_channel, unique_prefix};
+use scifer_test_support::{GrpcWebChannel, NatsServer, TestDb, free_port, grpc_web_channel, unique_prefix};
 use tokio::task::JoinHandle;
 use tokio_util::sync::DropGuard;
-use tonic::{Request, Response, Status, metadata::MetadataMap, transport::Channel};
+use tonic::{
+    Request, Response, Status,
+    metadata::{MetadataMap, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 
 /// The browser origin the test gateway allows.
 pub const ALLOWED_ORIGIN: &str = "http://app.scifer.test";
@@ -40,8 +50,13 @@ pub enum InboxMode {
     Down,
 }
 
+/// A password every test user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The clock session expiry and login limits read; tests move it forward.
+    pub clock: Clock,
     pub bus: Bus,
     /// A NATS connection of the test's own, for publishing.
     pub nats: async_nats::Client,
@@ -51,6 +66,7 @@ pub struct TestApp {
     pub server: JoinHandle<Result<(), StartupError>>,
     _inbox_server: Option<DropGuard>,
     _nats_server: NatsServer,
+    _db: TestDb,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -58,9 +74,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(mode: InboxMode) -> TestApp {
+    spawn_app_configured(mode, &[]).await
+}
+
+/// A gateway with extra settings (they override the defaults below).
+pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> TestApp {
     scifer_plumbing::install_crypto_provider();
     init_tracing();
     let nats_server = NatsServer::start().await;
+    let db = TestDb::new().await;
     let prefix = unique_prefix();
     let inbox = InboxDouble::default();
     let (inbox_url, inbox_server) = match mode {
@@ -84,11 +106,17 @@ pub async fn spawn_app_with(mode: InboxMode) -> TestApp {
         // Long, so that a prompt stop can only come from the streams ending, not from the grace
         // period running out.
         ("SHUTDOWN_GRACE_SECS", "60".to_string()),
+        ("DATABASE_URL", db.url().to_string()),
     ];
-    let config: Config =
-        scifer_plumbing::config::load_from(None, vars.into_iter().map(|(k, v)| (k.to_string(), v)))
-            .expect("test config");
-    let app = Application::build(config).await.expect("build the gateway");
+    let vars = vars
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config: Config = scifer_plumbing::config::load_from(None, vars).expect("test config");
+    let clock = Clock::adjustable();
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("build the gateway");
     let addr = app.local_addr().expect("gateway address");
     let active_watches = app.active_watches();
     let shutdown = CancellationToken::new();
@@ -98,6 +126,7 @@ pub async fn spawn_app_with(mode: InboxMode) -> TestApp {
         .expect("test NATS client");
     let test_app = TestApp {
         addr,
+        clock,
         bus: Bus::new(&prefix).expect("bus prefix"),
         nats,
         inbox,
@@ -106,6 +135,7 @@ pub async fn spawn_app_with(mode: InboxMode) -> TestApp {
         server,
         _inbox_server: inbox_server,
         _nats_server: nats_server,
+        _db: db,
     };
     test_app.wait_ready().await;
     test_app
@@ -116,10 +146,92 @@ impl TestApp {
         format!("http://{}", self.addr)
     }
 
-    /// The public API over gRPC-web.
-    pub fn web_client(&self) -> InboxApiClient<GrpcWebChannel> {
-        let origin = self.url().parse().expect("gateway uri");
-        InboxApiClient::with_origin(grpc_web_channel(), origin)
+    /// InboxApi over gRPC-web, with `token` (if any) as the bearer.
+    pub fn inbox_client(&self, token: Option<&str>) -> InboxApiClient<Authed> {
+        InboxApiClient::with_origin(self.authed(token), self.origin())
+    }
+
+    pub fn accounts(&self, token: Option<&str>) -> AccountApiClient<Authed> {
+        AccountApiClient::with_origin(self.authed(token), self.origin())
+    }
+
+    pub fn workspaces(&self, token: Option<&str>) -> WorkspaceApiClient<Authed> {
+        WorkspaceApiClient::with_origin(self.authed(token), self.origin())
+    }
+
+    /// A gRPC-web transport that sends `token` as the bearer on every call.
+    pub fn authed(&self, token: Option<&str>) -> Authed {
+        InterceptedService::new(grpc_web_channel(), Bearer::new(token))
+    }
+
+    pub fn origin(&self) -> http::Uri {
+        self.url().parse().expect("gateway uri")
+    }
+
+    /// Signs up a new account (a unique email derived from `name`) and returns it with its
+    /// first session.
+    pub async fn sign_up(&self, name: &str) -> User {
+        let email = format!(
+            "{name}-{}@example.test",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let response = self
+            .accounts(None)
+            .sign_up(SignUpRequest {
+                email: email.clone(),
+                password: PASSWORD.into(),
+                name: name.into(),
+            })
+            .await
+            .expect("sign up")
+            .into_inner();
+        User {
+            user_id: response.account.expect("account").user_id,
+            email,
+            token: response.session_token,
+        }
+    }
+
+    /// A new session for `user`.
+    pub async fn login(&self, user: &User) -> String {
+        self.accounts(None)
+            .login(LoginRequest {
+                email: user.email.clone(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .session_token
+    }
+
+    pub async fn create_workspace(&self, owner: &User, name: &str) -> String {
+        self.workspaces(Some(&owner.token))
+            .create_workspace(CreateWorkspaceRequest { name: name.into() })
+            .await
+            .expect("create workspace")
+            .into_inner()
+            .workspace_id
+    }
+
+    /// A new account that owns a new workspace.
+    pub async fn owner_with_workspace(&self) -> (User, String) {
+        let owner = self.sign_up("owner").await;
+        let workspace = self.create_workspace(&owner, "Acme").await;
+        (owner, workspace)
+    }
+
+    /// Adds `user` to `workspace` with `role`, acting as `by`.
+    pub async fn add_member(&self, by: &User, workspace: &str, user: &User, role: Role) {
+        self.workspaces(Some(&by.token))
+            .add_member(AddMemberRequest {
+                workspace_id: workspace.into(),
+                email: user.email.clone(),
+                role: role as i32,
+                can_approve_posts: false,
+            })
+            .await
+            .expect("add member");
     }
 
     /// The same port over native gRPC (HTTP/2 without TLS).
@@ -168,6 +280,35 @@ impl TestApp {
     }
 }
 
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    /// The session opened at sign-up.
+    pub token: String,
+}
+
+/// The gRPC-web transport with a bearer token on every call.
+pub type Authed = InterceptedService<GrpcWebChannel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call (none without a token).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(|t| format!("Bearer {t}").parse().expect("token as metadata")))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
 /// Installs, once per test binary, what production's telemetry installs for propagation: the W3C
 /// propagator and an OpenTelemetry layer, so the gateway really has a trace context to pass on.
 /// Log lines go to the test writer (shown for failing tests), filtered by `RUST_LOG` (default
@@ -207,6 +348,11 @@ impl InboxDouble {
     /// The metadata of every call so far.
     pub fn seen(&self) -> Vec<MetadataMap> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many calls reached the double.
+    pub fn calls(&self) -> usize {
+        self.seen.lock().unwrap().len()
     }
 
     /// Serves the double on a port of its own until the returned guard is dropped.

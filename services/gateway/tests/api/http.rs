@@ -59,7 +59,7 @@ async fn a_preflight_from_an_allowed_origin_gets_the_allow_headers() {
 async fn grpc_web_responses_to_an_allowed_origin_expose_grpc_status() {
     let app = spawn_app().await;
     // A gRPC-web frame: flag 0, big-endian length, then ListConversationsRequest with
-    // workspace_id "*" (field 1, length 1), which the gateway refuses.
+    // workspace_id "*" (field 1, length 1), sent without a session, which the gateway refuses.
     let message = [0x0a, 0x01, b'*'];
     let mut body = vec![0u8];
     body.extend_from_slice(&(message.len() as u32).to_be_bytes());
@@ -81,8 +81,8 @@ async fn grpc_web_responses_to_an_allowed_origin_expose_grpc_status() {
     );
     assert_eq!(
         response.headers()["grpc-status"],
-        "3",
-        "INVALID_ARGUMENT in the headers"
+        "16",
+        "UNAUTHENTICATED in the headers"
     );
     let exposed = header_list(&response, header::ACCESS_CONTROL_EXPOSE_HEADERS);
     for needed in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {

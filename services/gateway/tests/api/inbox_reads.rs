@@ -1,5 +1,5 @@
-//! ListConversations and GetConversation: forwarded to inbox with the workspace and trace context in
-//! metadata, inbox's answers and statuses passed through.
+//! ListConversations and GetConversation: forwarded to inbox with the workspace, the actor and the
+//! trace context in metadata, inbox's answers and statuses passed through.
 
 use scifer_proto::{
     gateway::v1::{GetConversationRequest, ListConversationsRequest, inbox_api_client::InboxApiClient},
@@ -7,7 +7,7 @@ use scifer_proto::{
 };
 use tonic::{Code, Request};
 
-use crate::helpers::{InboxMode, conversation, spawn_app, spawn_app_with};
+use crate::helpers::{Bearer, InboxMode, conversation, spawn_app, spawn_app_with};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -32,12 +32,13 @@ fn get(workspace: &str, conversation_id: &str) -> GetConversationRequest {
 }
 
 #[tokio::test]
-async fn list_and_get_over_grpc_web_return_inbox_data_with_workspace_and_trace_in_metadata() {
+async fn list_and_get_over_grpc_web_return_inbox_data_with_workspace_actor_and_trace_in_metadata() {
     let app = spawn_app().await;
-    let mut client = app.web_client();
+    let (owner, ws) = app.owner_with_workspace().await;
+    let mut client = app.inbox_client(Some(&owner.token));
 
     // The browser's trace continues through the gateway into inbox.
-    let mut request = Request::new(list("ws-1"));
+    let mut request = Request::new(list(&ws));
     request.metadata_mut().insert(
         "traceparent",
         format!("00-{TRACE_ID}-00f067aa0ba902b7-01").parse().unwrap(),
@@ -47,7 +48,7 @@ async fn list_and_get_over_grpc_web_return_inbox_data_with_workspace_and_trace_i
     assert_eq!(listed.next_page_token, "after-20", "the query reached inbox");
 
     let got = client
-        .get_conversation(get("ws-1", "c1"))
+        .get_conversation(get(&ws, "c1"))
         .await
         .unwrap()
         .into_inner();
@@ -60,8 +61,16 @@ async fn list_and_get_over_grpc_web_return_inbox_data_with_workspace_and_trace_i
     for metadata in &seen {
         assert_eq!(
             metadata.get(gateway::WORKSPACE_METADATA).unwrap(),
-            "ws-1",
+            ws.as_str(),
             "inbox takes the workspace only from metadata"
+        );
+        assert_eq!(
+            metadata.get(gateway::ACTOR_METADATA).unwrap(),
+            format!("user:{}", owner.user_id).as_str()
+        );
+        assert!(
+            metadata.get("authorization").is_none(),
+            "the session token stays at the gateway"
         );
         assert!(
             metadata.get("traceparent").is_some(),
@@ -78,19 +87,18 @@ async fn list_and_get_over_grpc_web_return_inbox_data_with_workspace_and_trace_i
 #[tokio::test]
 async fn native_grpc_reaches_the_same_api_on_the_same_port() {
     let app = spawn_app().await;
-    let mut client = InboxApiClient::new(app.native_channel().await);
-    let listed = client
-        .list_conversations(list("ws-1"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (owner, ws) = app.owner_with_workspace().await;
+    let mut client =
+        InboxApiClient::with_interceptor(app.native_channel().await, Bearer::new(Some(&owner.token)));
+    let listed = client.list_conversations(list(&ws)).await.unwrap().into_inner();
     assert_eq!(listed.conversations.len(), 2);
 }
 
 #[tokio::test]
 async fn an_invalid_workspace_id_is_invalid_argument_and_never_reaches_inbox() {
     let app = spawn_app().await;
-    let mut client = app.web_client();
+    let (owner, _) = app.owner_with_workspace().await;
+    let mut client = app.inbox_client(Some(&owner.token));
     for bad in ["", "ws.1", "*", ">", "ws 1", "ws\t1", "a.>"] {
         let listed = client.list_conversations(list(bad)).await.unwrap_err();
         assert_eq!(listed.code(), Code::InvalidArgument, "{bad:?}: {listed:?}");
@@ -103,9 +111,10 @@ async fn an_invalid_workspace_id_is_invalid_argument_and_never_reaches_inbox() {
 #[tokio::test]
 async fn inbox_down_is_unavailable_without_internal_detail() {
     let app = spawn_app_with(InboxMode::Down).await;
+    let (owner, ws) = app.owner_with_workspace().await;
     let status = app
-        .web_client()
-        .list_conversations(list("ws-1"))
+        .inbox_client(Some(&owner.token))
+        .list_conversations(list(&ws))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -119,9 +128,10 @@ async fn inbox_down_is_unavailable_without_internal_detail() {
 #[tokio::test]
 async fn not_found_from_inbox_passes_through() {
     let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
     let status = app
-        .web_client()
-        .get_conversation(get("ws-1", "no-such-conversation"))
+        .inbox_client(Some(&owner.token))
+        .get_conversation(get(&ws, "no-such-conversation"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
@@ -131,9 +141,10 @@ async fn not_found_from_inbox_passes_through() {
 #[tokio::test]
 async fn an_inbox_that_does_not_answer_in_time_is_deadline_exceeded() {
     let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
     let status = app
-        .web_client()
-        .get_conversation(get("ws-1", "hang"))
+        .inbox_client(Some(&owner.token))
+        .get_conversation(get(&ws, "hang"))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");

@@ -8,5 +8,8 @@ mod helpers;
 mod health;
 mod http;
 mod inbox_reads;
+mod members;
+mod permission_matrix;
+mod sessions;
 mod shutdown;
 mod watch;

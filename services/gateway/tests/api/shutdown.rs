@@ -8,11 +8,10 @@ use crate::helpers::{PATIENCE, spawn_app};
 #[tokio::test]
 async fn graceful_shutdown_with_an_open_watch_stream_finishes_promptly() {
     let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
     let mut stream = app
-        .web_client()
-        .watch_inbox(WatchInboxRequest {
-            workspace_id: "ws-a".into(),
-        })
+        .inbox_client(Some(&owner.token))
+        .watch_inbox(WatchInboxRequest { workspace_id: ws })
         .await
         .unwrap()
         .into_inner();

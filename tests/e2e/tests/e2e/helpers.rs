@@ -4,10 +4,18 @@ use scifer_events::{Bus, Publisher, StreamKind, async_nats::jetstream};
 use scifer_meta_sim::{demo, secret::AppSecret, webhooks::WebhookSender};
 use scifer_proto::{
     events::v1::{ChannelEvent, ChannelKind, ChannelState},
-    gateway::v1::inbox_api_client::InboxApiClient,
+    gateway::v1::{
+        CreateWorkspaceRequest, SignUpRequest, account_api_client::AccountApiClient,
+        inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
+    },
 };
 use scifer_test_support::{
     GrpcWebChannel, NatsServer, ServiceProcess, TestDb, free_port, grpc_web_channel, unique_prefix,
+};
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
 };
 
 pub const APP_SECRET: &str = "e2e-app-secret";
@@ -18,13 +26,37 @@ pub struct Stack {
     pub nats: NatsServer,
     pub bus: Bus,
     pub js: jetstream::Context,
+    /// Created through the gateway's WorkspaceApi by [`Stack::token`]'s user, its owner.
     pub workspace: String,
+    /// The session of the user who signed up and owns `workspace`.
+    pub token: String,
     pub webhook_url: String,
     pub gateway_url: String,
     pub ingest: ServiceProcess,
     pub inbox: ServiceProcess,
     pub gateway: ServiceProcess,
     _inbox_db: TestDb,
+    _gateway_db: TestDb,
+}
+
+/// A gRPC-web client transport that sends the stack's session as the bearer on every call.
+pub type Authed = InterceptedService<GrpcWebChannel, Bearer>;
+
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+fn authed(token: Option<&str>) -> Authed {
+    let value = token.map(|t| format!("Bearer {t}").parse().unwrap());
+    InterceptedService::new(grpc_web_channel(), Bearer(value))
 }
 
 impl Stack {
@@ -34,7 +66,7 @@ impl Stack {
         let prefix = unique_prefix();
         let bus = Bus::new(&prefix).unwrap();
         let inbox_db = TestDb::new().await;
-        let workspace = format!("ws{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let gateway_db = TestDb::new().await;
         let common = |extra: Vec<(&'static str, String)>| {
             let mut env = vec![
                 ("NATS_URL", nats.url()),
@@ -74,11 +106,16 @@ impl Stack {
             "gateway",
             &common(vec![
                 ("LISTEN_ADDR", format!("127.0.0.1:{gateway_port}")),
+                ("CORS_ALLOWED_ORIGINS", crate::browser::PAGE_ORIGIN.to_string()),
                 ("INBOX_URL", format!("http://127.0.0.1:{inbox_port}")),
+                ("DATABASE_URL", gateway_db.url().to_string()),
             ]),
             &format!("http://127.0.0.1:{gateway_port}/readyz"),
         )
         .await;
+
+        let gateway_url = format!("http://127.0.0.1:{gateway_port}");
+        let (token, workspace) = sign_up_with_workspace(&gateway_url).await;
 
         let client = scifer_events::connect(&nats.url()).await.unwrap();
         let js = jetstream::new(client);
@@ -87,12 +124,14 @@ impl Stack {
             bus,
             js,
             workspace,
+            token,
             webhook_url: format!("http://127.0.0.1:{ingest_port}/webhooks/meta"),
-            gateway_url: format!("http://127.0.0.1:{gateway_port}"),
+            gateway_url,
             ingest,
             inbox,
             gateway,
             _inbox_db: inbox_db,
+            _gateway_db: gateway_db,
         };
         stack.connect_demo_channels().await;
         stack
@@ -132,15 +171,41 @@ impl Stack {
         }
     }
 
-    /// A client of the public API speaking gRPC-web over HTTP/1.1, as a browser does.
-    pub fn grpc_web_client(&self) -> InboxApiClient<GrpcWebChannel> {
-        InboxApiClient::with_origin(grpc_web_channel(), self.gateway_url.parse().unwrap())
+    /// A client of the public API speaking gRPC-web over HTTP/1.1, as a browser does, with the
+    /// owner's session.
+    pub fn grpc_web_client(&self) -> InboxApiClient<Authed> {
+        InboxApiClient::with_origin(authed(Some(&self.token)), self.gateway_url.parse().unwrap())
     }
 
     pub fn sender(&self) -> WebhookSender {
         WebhookSender::with_timeout(AppSecret::new(APP_SECRET), Duration::from_secs(5)).unwrap()
     }
+}
 
+/// What a new user does first: sign up and create a workspace. Returns the session and the
+/// workspace id.
+async fn sign_up_with_workspace(gateway_url: &str) -> (String, String) {
+    let origin: tonic::codegen::http::Uri = gateway_url.parse().unwrap();
+    let email = format!("owner-{}@e2e.test", uuid::Uuid::new_v4().simple());
+    let session = AccountApiClient::with_origin(authed(None), origin.clone())
+        .sign_up(SignUpRequest {
+            email,
+            password: "end-to-end passphrase".into(),
+            name: "E2E Owner".into(),
+        })
+        .await
+        .expect("sign up through the gateway")
+        .into_inner();
+    let workspace = WorkspaceApiClient::with_origin(authed(Some(&session.session_token)), origin)
+        .create_workspace(CreateWorkspaceRequest { name: "E2E".into() })
+        .await
+        .expect("create a workspace through the gateway")
+        .into_inner()
+        .workspace_id;
+    (session.session_token, workspace)
+}
+
+impl Stack {
     /// The service logs, for failure messages.
     pub fn logs(&self) -> String {
         format!(

@@ -4,6 +4,7 @@
 // Test helpers fail loudly: an unwrap in a harness is an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod helpers;
 mod pipeline;
 mod resilience;

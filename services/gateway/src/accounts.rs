@@ -1,0 +1,255 @@
+//! `scifer.gateway.v1.AccountApi`: sign-up, login with its failure limits, logout, the account,
+//! password change. Passwords and tokens never reach a log line: they live in [`Password`] and
+//! [`SessionToken`], which do not print.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use ring::rand::SystemRandom;
+use scifer_proto::gateway::v1::{
+    self as proto, ChangePasswordRequest, ChangePasswordResponse, GetAccountRequest, LoginRequest,
+    LogoutRequest, LogoutResponse, SessionResponse, SignUpRequest, account_api_server,
+};
+use sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    auth::{Actor, ClientAddr},
+    clock::{Clock, millis},
+    domain::{Email, Name, PERSON_NAME, Password, PasswordHasher, SessionToken},
+    error::GatewayError,
+    store::{self, InsertError, entity},
+};
+
+/// Limits on failed logins: at most `per_account` per email and `per_address` per client address
+/// within `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    pub per_account: u32,
+    pub per_address: u32,
+    pub window: Duration,
+}
+
+/// What the account and workspace handlers share.
+pub struct Identity {
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub hasher: PasswordHasher,
+    pub rng: SystemRandom,
+    pub session_ttl: Duration,
+    pub limits: LoginLimits,
+}
+
+impl Identity {
+    async fn hash(&self, password: Password) -> Result<String, GatewayError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|e| GatewayError::Internal(format!("hashing task: {e}")))?
+            .map_err(GatewayError::from)
+    }
+
+    async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, GatewayError> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.verify(&password, stored.as_deref()))
+            .await
+            .map_err(|e| GatewayError::Internal(format!("verifying task: {e}")))?
+            .map_err(GatewayError::from)
+    }
+
+    /// Opens a session for `user` and returns what the client needs.
+    async fn open_session(&self, user: entity::user::Model) -> Result<SessionResponse, GatewayError> {
+        let token = SessionToken::generate(&self.rng)
+            .ok_or_else(|| GatewayError::Internal("the system RNG failed".into()))?;
+        let now = self.clock.now_ms();
+        let expires_at_ms = now.saturating_add(millis(self.session_ttl));
+        store::insert_session(
+            &self.db,
+            entity::session::Model {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id: user.id.clone(),
+                token_hash: token.hash().as_str().to_string(),
+                created_at_ms: now,
+                expires_at_ms,
+                revoked_at_ms: None,
+                last_seen_at_ms: now,
+            },
+        )
+        .await?;
+        Ok(SessionResponse {
+            session_token: token.reveal(),
+            account: Some(account(&user)),
+            expires_at_ms,
+        })
+    }
+
+    /// Refuses the attempt when any of `keys` has used up its failures in the current window.
+    async fn check_limits(&self, keys: &[(String, u32)]) -> Result<(), GatewayError> {
+        let now = self.clock.now_ms();
+        let window = millis(self.limits.window);
+        for (key, limit) in keys {
+            if let Some(row) = store::current_failures(&self.db, key, window, now).await?
+                && i64::from(row.count) >= i64::from(*limit)
+            {
+                let retry_after_ms = (row.window_start_ms + window - now).max(0);
+                return Err(GatewayError::TooManyLogins {
+                    retry_after: Duration::from_millis(retry_after_ms.unsigned_abs()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_failure(&self, keys: &[(String, u32)]) -> Result<(), GatewayError> {
+        let now = self.clock.now_ms();
+        for (key, _) in keys {
+            store::record_failure(&self.db, key, millis(self.limits.window), now).await?;
+        }
+        Ok(())
+    }
+
+    fn account_key(&self, email: &Email) -> (String, u32) {
+        (format!("account:{}", email.as_str()), self.limits.per_account)
+    }
+
+    fn address_key(&self, addr: IpAddr) -> (String, u32) {
+        (format!("address:{addr}"), self.limits.per_address)
+    }
+}
+
+pub fn account(user: &entity::user::Model) -> proto::Account {
+    proto::Account {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+    }
+}
+
+pub struct AccountApi {
+    identity: Arc<Identity>,
+}
+
+impl AccountApi {
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self { identity }
+    }
+}
+
+#[tonic::async_trait]
+impl account_api_server::AccountApi for AccountApi {
+    async fn sign_up(&self, request: Request<SignUpRequest>) -> Result<Response<SessionResponse>, Status> {
+        let request = request.into_inner();
+        let email = Email::parse(&request.email).map_err(GatewayError::from)?;
+        let name = Name::parse(&request.name, &PERSON_NAME).map_err(GatewayError::from)?;
+        let password = Password::parse_new(request.password).map_err(GatewayError::from)?;
+        let password_hash = self.identity.hash(password).await?;
+        let user = entity::user::Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            email: email.as_str().to_string(),
+            name: name.as_str().to_string(),
+            password_hash,
+            created_at_ms: self.identity.clock.now_ms(),
+        };
+        match store::insert_user(&self.identity.db, user.clone()).await {
+            Ok(()) => {}
+            Err(InsertError::Duplicate) => {
+                return Err(GatewayError::AlreadyExists("an account with this email exists").into());
+            }
+            Err(InsertError::Db(e)) => return Err(GatewayError::from(e).into()),
+        }
+        tracing::info!(user_id = %user.id, "account created");
+        Ok(Response::new(self.identity.open_session(user).await?))
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<SessionResponse>, Status> {
+        let client = request.extensions().get::<ClientAddr>().and_then(|c| c.0);
+        let request = request.into_inner();
+        // A malformed email cannot have an account: the same answer as a wrong password.
+        let email = Email::parse(&request.email).map_err(|_| GatewayError::BadCredentials)?;
+        let password = Password::offered(request.password).map_err(|_| GatewayError::BadCredentials)?;
+        let mut keys = vec![self.identity.account_key(&email)];
+        keys.extend(client.map(|addr| self.identity.address_key(addr)));
+        if let Err(error) = self.identity.check_limits(&keys).await {
+            tracing::warn!(client = ?client, "login refused: too many failures");
+            return Err(error.into());
+        }
+        let user = store::find_user_by_email(&self.identity.db, email.as_str())
+            .await
+            .map_err(GatewayError::from)?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.identity.verify(password, stored).await?;
+        let Some(user) = user.filter(|_| matches) else {
+            self.identity.record_failure(&keys).await?;
+            tracing::info!(client = ?client, "login failed");
+            return Err(GatewayError::BadCredentials.into());
+        };
+        // A success ends the account's run of failures; the address keeps its count.
+        store::clear_failures(&self.identity.db, &keys[0].0)
+            .await
+            .map_err(GatewayError::from)?;
+        tracing::info!(user_id = %user.id, "logged in");
+        Ok(Response::new(self.identity.open_session(user).await?))
+    }
+
+    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        store::revoke_session(&self.identity.db, &actor.session_id, self.identity.clock.now_ms())
+            .await
+            .map_err(GatewayError::from)?;
+        tracing::info!(user_id = %actor.user_id, session_id = %actor.session_id, "logged out");
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<GetAccountRequest>,
+    ) -> Result<Response<proto::Account>, Status> {
+        let actor = Actor::of(&request)?;
+        let user = store::find_user(&self.identity.db, &actor.user_id)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::Unauthenticated)?;
+        Ok(Response::new(account(&user)))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<ChangePasswordResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let request = request.into_inner();
+        let new_password = Password::parse_new(request.new_password).map_err(GatewayError::from)?;
+        let current =
+            Password::offered(request.current_password).map_err(|_| GatewayError::WrongCurrentPassword)?;
+        let user = store::find_user(&self.identity.db, &actor.user_id)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::Unauthenticated)?;
+        // A stolen session must not become a way to guess the password: the account's login
+        // limit applies here too.
+        let email = Email::parse(&user.email).map_err(GatewayError::from)?;
+        let keys = [self.identity.account_key(&email)];
+        self.identity.check_limits(&keys).await?;
+        if !self
+            .identity
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+        {
+            self.identity.record_failure(&keys).await?;
+            return Err(GatewayError::WrongCurrentPassword.into());
+        }
+        let hash = self.identity.hash(new_password).await?;
+        store::set_password_hash(&self.identity.db, &user.id, hash)
+            .await
+            .map_err(GatewayError::from)?;
+        let revoked = store::revoke_other_sessions(
+            &self.identity.db,
+            &user.id,
+            &actor.session_id,
+            self.identity.clock.now_ms(),
+        )
+        .await
+        .map_err(GatewayError::from)?;
+        tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
+        Ok(Response::new(ChangePasswordResponse {}))
+    }
+}

@@ -1,0 +1,135 @@
+//! Who may call what: the one table, by fully-qualified gRPC path. The auth layer
+//! ([`crate::auth`]) looks every call up here before any handler runs; a path missing from the
+//! table is refused, so a new RPC is closed until someone decides who may call it (and the
+//! permission-matrix test fails until then).
+
+use crate::domain::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a session (sign-up and login).
+    Public,
+    /// Any valid session; the call acts on the caller's own account or workspace list.
+    Authenticated,
+    /// A valid session whose user is a member of the request's `workspace_id` (field 1 of the
+    /// request message) with at least this role.
+    Workspace(Role),
+}
+
+/// Every RPC the gateway serves.
+pub const TABLE: &[(&str, Access)] = &[
+    ("/scifer.gateway.v1.AccountApi/SignUp", Access::Public),
+    ("/scifer.gateway.v1.AccountApi/Login", Access::Public),
+    ("/scifer.gateway.v1.AccountApi/Logout", Access::Authenticated),
+    ("/scifer.gateway.v1.AccountApi/GetAccount", Access::Authenticated),
+    (
+        "/scifer.gateway.v1.AccountApi/ChangePassword",
+        Access::Authenticated,
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/CreateWorkspace",
+        Access::Authenticated,
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/ListWorkspaces",
+        Access::Authenticated,
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/ListMembers",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/AddMember",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/ChangeRole",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/RemoveMember",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/ListConversations",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/GetConversation",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/WatchInbox",
+        Access::Workspace(Role::Viewer),
+    ),
+];
+
+/// What calling `path` requires; None for a path the table does not know (refuse it).
+pub fn required(path: &str) -> Option<Access> {
+    TABLE.iter().find(|(p, _)| *p == path).map(|(_, access)| *access)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use prost::Message as _;
+    use prost_types::FileDescriptorSet;
+
+    use super::*;
+
+    /// Every method of every service in `scifer.gateway.v1`, from the compiled descriptors, with
+    /// its input type.
+    fn gateway_methods() -> Vec<(String, String)> {
+        let set = FileDescriptorSet::decode(scifer_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut methods = Vec::new();
+        for file in set.file.iter().filter(|f| f.package() == "scifer.gateway.v1") {
+            for service in &file.service {
+                for method in &service.method {
+                    methods.push((
+                        format!("/scifer.gateway.v1.{}/{}", service.name(), method.name()),
+                        method.input_type().to_string(),
+                    ));
+                }
+            }
+        }
+        methods
+    }
+
+    #[test]
+    fn the_table_covers_exactly_the_rpcs_the_descriptors_declare() {
+        let declared: BTreeSet<String> = gateway_methods().into_iter().map(|(p, _)| p).collect();
+        let table: BTreeSet<String> = TABLE.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(TABLE.len(), table.len(), "a path is listed twice");
+        let missing: Vec<_> = declared.difference(&table).collect();
+        assert!(missing.is_empty(), "RPCs without a permission entry: {missing:?}");
+        let stale: Vec<_> = table.difference(&declared).collect();
+        assert!(stale.is_empty(), "entries for RPCs that do not exist: {stale:?}");
+    }
+
+    /// The auth layer reads the workspace from field 1 of the request; a workspace-scoped RPC
+    /// whose request put something else there would be checked against the wrong workspace.
+    #[test]
+    fn every_workspace_scoped_request_has_workspace_id_as_field_1() {
+        let set = FileDescriptorSet::decode(scifer_proto::FILE_DESCRIPTOR_SET).unwrap();
+        for (path, input) in gateway_methods() {
+            if !matches!(required(&path), Some(Access::Workspace(_))) {
+                continue;
+            }
+            let name = input.trim_start_matches('.');
+            let message = set
+                .file
+                .iter()
+                .flat_map(|f| f.message_type.iter().map(move |m| (f.package(), m)))
+                .find(|(package, m)| format!("{package}.{}", m.name()) == name)
+                .map(|(_, m)| m)
+                .unwrap_or_else(|| panic!("{name} not found"));
+            let field = message.field.iter().find(|f| f.number() == 1);
+            assert!(
+                field.is_some_and(|f| f.name() == "workspace_id"
+                    && f.r#type() == prost_types::field_descriptor_proto::Type::String),
+                "{path}: field 1 of {name} must be `string workspace_id`"
+            );
+        }
+    }
+}

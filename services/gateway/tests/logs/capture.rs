@@ -1,0 +1,105 @@
+//! No password and no session token in the logs: the gateway runs in-process with a global
+//! subscriber that records everything (TRACE, span fields included) while accounts sign up, log
+//! in, fail to log in, change passwords and log out.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use scifer_proto::gateway::v1::{ChangePasswordRequest, GetAccountRequest, LoginRequest, LogoutRequest};
+use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt};
+
+use crate::helpers::{PASSWORD, spawn_app};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_password_or_session_token_appears_in_the_logs() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .with_ansi(false),
+    );
+    // Global, not scoped to this thread: spans cross into the database driver's threads, and
+    // the helpers' own subscriber (installed only if none is) then stays out of the way.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let app = spawn_app().await;
+    let user = app.sign_up("ana").await;
+    let second = app.login(&user).await;
+    let wrong = "wrong-but-long-password";
+    for _ in 0..3 {
+        let _ = app
+            .accounts(None)
+            .login(LoginRequest {
+                email: user.email.clone(),
+                password: wrong.into(),
+            })
+            .await
+            .unwrap_err();
+    }
+    app.accounts(Some(&user.token))
+        .get_account(GetAccountRequest {})
+        .await
+        .unwrap();
+    let new_password = "the new secret passphrase";
+    app.accounts(Some(&second))
+        .change_password(ChangePasswordRequest {
+            current_password: PASSWORD.into(),
+            new_password: new_password.into(),
+        })
+        .await
+        .unwrap();
+    app.accounts(Some(&second))
+        .logout(LogoutRequest {})
+        .await
+        .unwrap();
+    // A call with the revoked token is logged as whatever it is logged as.
+    let _ = app
+        .accounts(Some(&second))
+        .get_account(GetAccountRequest {})
+        .await;
+
+    let logs = captured.text();
+    assert!(logs.contains("login failed"), "the capture works: {logs}");
+    assert!(logs.contains("logged out"), "the capture works");
+    for secret in [
+        PASSWORD,
+        new_password,
+        wrong,
+        user.token.as_str(),
+        second.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} appears in the logs");
+        assert!(
+            !logs.to_lowercase().contains(&secret.to_lowercase()),
+            "{secret:?} appears in the logs"
+        );
+    }
+}
