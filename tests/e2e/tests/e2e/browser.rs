@@ -1,6 +1,10 @@
 //! The real browser client: headless Chromium (Debian's, driven by playwright-core from
-//! `tests/browser/run.mjs`) loads the Connect-ES page from another origin, lists the conversations,
-//! receives a live message over `WatchInbox` and renders a refused call's status code.
+//! `tests/browser/run.mjs`) loads the Connect-ES page from another origin and is used through its
+//! forms and buttons: sign up (SignUp, then Logout), log in (Login; no workspace yet), then, once
+//! this test has added the new account to the Stack's workspace as a viewer, open that workspace,
+//! list its conversations, receive a live message over `WatchInbox`, and render two refusals with
+//! their real status codes: another workspace (`NotFound (5)`) and an admin-only call as a viewer
+//! (`PermissionDenied (7)`). The page keeps its session in memory and sends it as a bearer.
 //!
 //! Needs `make browser-deps` (tests/browser/install-deps.sh). `SCIFER_BROWSER_TESTS=0` skips it;
 //! anything else missing is a failure.
@@ -19,8 +23,13 @@ use scifer_meta_sim::{
         whatsapp::{Contact, Message},
     },
 };
-use scifer_proto::{gateway::v1::ListConversationsRequest, inbox::v1 as inbox};
-use scifer_test_support::{wait_until, workspace_root};
+use scifer_proto::{
+    gateway::v1::{
+        AddMemberRequest, ListConversationsRequest, Role, workspace_api_client::WorkspaceApiClient,
+    },
+    inbox::v1 as inbox,
+};
+use scifer_test_support::{grpc_web_channel, wait_until, workspace_root};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, BufReader},
     process::{Child, Command},
@@ -34,14 +43,20 @@ use crate::helpers::Stack;
 /// origin. The Stack's gateway must list it.
 pub const PAGE_ORIGIN: &str = "http://inbox-app.scifer.test";
 
-/// What the page's permission check asks for, and the codes it may render: a well-formed workspace
-/// the signed-in user is not a member of answers NotFound, exactly as a missing one.
+/// What the page's first permission check asks for, and the code it must render: a well-formed
+/// workspace the signed-in user is not a member of answers NotFound, exactly as a missing one.
 const FORBIDDEN_WORKSPACE: &str = "someone-elses-workspace";
 const EXPECTED_ERROR: &str = "NotFound";
+/// The browser user's role in the Stack's workspace, and what its AddMember there must render.
+const BROWSER_ROLE: Role = Role::Viewer;
+const EXPECTED_ROLE: &str = "viewer";
+const EXPECTED_ADMIN_ERROR: &str = "PermissionDenied";
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// From spawning node to READY_FOR_LIVE: build (about 3 s), Chromium start, page and stream.
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// From spawning node to SIGNED_IN: build (about 3 s), Chromium start, sign-up and login.
+const SIGNED_IN_TIMEOUT: Duration = Duration::from_secs(90);
+/// From SIGNED_IN to READY_FOR_LIVE: the workspace listed and opened, the list and the stream.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// From the webhook to node's exit (run.mjs bounds each of its steps itself).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -96,7 +111,7 @@ async fn assert_cors_allows_page(stack: &Stack) {
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
-            "content-type,x-grpc-web,x-user-agent",
+            "authorization,content-type,x-grpc-web,x-user-agent",
         )
         .timeout(Duration::from_secs(5))
         .send()
@@ -115,6 +130,56 @@ async fn assert_cors_allows_page(stack: &Stack) {
          (\"CORS_ALLOWED_ORIGINS\", crate::browser::PAGE_ORIGIN.to_string())",
         response.status()
     );
+}
+
+/// Adds the account the browser signed up with to the Stack's workspace, as its owner would.
+async fn add_browser_user(stack: &Stack, email: &str) {
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", stack.token).parse().unwrap();
+    let channel = tonic::service::interceptor::InterceptedService::new(
+        grpc_web_channel(),
+        move |mut request: tonic::Request<()>| {
+            request.metadata_mut().insert("authorization", bearer.clone());
+            Ok(request)
+        },
+    );
+    let member = WorkspaceApiClient::with_origin(channel, stack.gateway_url.parse().unwrap())
+        .add_member(AddMemberRequest {
+            workspace_id: stack.workspace.clone(),
+            email: email.to_string(),
+            role: BROWSER_ROLE as i32,
+            can_approve_posts: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("add {email} to the Stack's workspace: {e}\n{}", stack.logs()))
+        .into_inner();
+    assert_eq!(member.email, email);
+    assert_eq!(member.role, BROWSER_ROLE as i32);
+}
+
+/// The next stdout line `accept` returns something for, within `timeout`; every line goes to `seen`.
+/// `Err` says why not: "timed out" or "it exited".
+async fn next_line<T>(
+    lines: &mut mpsc::UnboundedReceiver<String>,
+    seen: &mut Vec<String>,
+    timeout: Duration,
+    accept: impl Fn(&str) -> Option<T>,
+) -> Result<T, &'static str> {
+    let found = tokio::time::timeout(timeout, async {
+        while let Some(line) = lines.recv().await {
+            let found = accept(&line);
+            seen.push(line);
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err("it exited"),
+        Err(_) => Err("timed out"),
+    }
 }
 
 /// One WhatsApp text from `customer`, sent as Meta would, signed.
@@ -158,7 +223,7 @@ impl Node {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_on_another_origin_lists_conversations_sees_a_live_message_and_a_refusal() {
+async fn a_browser_on_another_origin_signs_up_logs_in_and_sees_its_inbox_live_and_its_refusals() {
     if std::env::var("SCIFER_BROWSER_TESTS").is_ok_and(|v| v == "0") {
         eprintln!("skipped: SCIFER_BROWSER_TESTS=0");
         return;
@@ -211,9 +276,11 @@ async fn a_browser_on_another_origin_lists_conversations_sees_a_live_message_and
         .args(["--origin", PAGE_ORIGIN])
         .args(["--forbidden-workspace", FORBIDDEN_WORKSPACE])
         .args(["--expect-error", EXPECTED_ERROR])
+        .args(["--expect-admin-error", EXPECTED_ADMIN_ERROR])
+        .args(["--expect-role", EXPECTED_ROLE])
         .args(["--expect-contact", customer.name])
-        // The session travels in the environment, not argv, which `ps` shows.
-        .env("SCIFER_SESSION_TOKEN", &stack.token)
+        // The page signs up and logs in itself: no session of the Stack's reaches the browser.
+        .env_remove("SCIFER_SESSION_TOKEN")
         .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -237,23 +304,34 @@ async fn a_browser_on_another_origin_lists_conversations_sees_a_live_message_and
     });
     let mut seen = Vec::new();
 
-    let ready = tokio::time::timeout(READY_TIMEOUT, async {
-        while let Some(line) = lines.recv().await {
-            let is_ready = line == "READY_FOR_LIVE";
-            seen.push(line);
-            if is_ready {
-                return true;
-            }
-        }
-        false
+    // The browser has signed up and logged in (and sees no workspace): add it to the Stack's.
+    let email = next_line(&mut lines, &mut seen, SIGNED_IN_TIMEOUT, |line| {
+        line.strip_prefix("SIGNED_IN ").map(str::to_string)
     })
     .await;
-    if ready != Ok(true) {
+    let email = match email {
+        Ok(email) => email,
+        Err(why) => {
+            node.stop().await;
+            let stderr = stderr_task.await.unwrap_or_default();
+            panic!(
+                "run.mjs never printed SIGNED_IN ({why})\nstdout:\n{}\nstderr:\n{stderr}\n{}",
+                seen.join("\n"),
+                stack.logs()
+            );
+        }
+    };
+    add_browser_user(&stack, &email).await;
+
+    let ready = next_line(&mut lines, &mut seen, READY_TIMEOUT, |line| {
+        (line == "READY_FOR_LIVE").then_some(())
+    })
+    .await;
+    if let Err(why) = ready {
         node.stop().await;
         let stderr = stderr_task.await.unwrap_or_default();
         panic!(
-            "run.mjs never printed READY_FOR_LIVE ({})\nstdout:\n{}\nstderr:\n{stderr}\n{}",
-            if ready.is_err() { "timed out" } else { "it exited" },
+            "run.mjs never printed READY_FOR_LIVE ({why})\nstdout:\n{}\nstderr:\n{stderr}\n{}",
             seen.join("\n"),
             stack.logs()
         );
@@ -286,7 +364,19 @@ async fn a_browser_on_another_origin_lists_conversations_sees_a_live_message_and
         "stdout:\n{}",
         seen.join("\n")
     );
-    // Shown with --nocapture: where the screenshot is, and the refusal as rendered.
+    // The refusals as the page rendered them, with the status codes the gateway sent.
+    for (prefix, rendered) in [
+        ("PERMISSION_ERROR ", "NotFound (5)"),
+        ("ADMIN_ERROR ", "PermissionDenied (7)"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|l| l.strip_prefix(prefix).is_some_and(|t| t.starts_with(rendered))),
+            "no {prefix}{rendered}… line\nstdout:\n{}",
+            seen.join("\n")
+        );
+    }
+    // Shown with --nocapture: where the screenshot is, and the refusals as rendered.
     for line in seen.iter().filter(|l| !l.is_empty()) {
         println!("browser: {line}");
     }
