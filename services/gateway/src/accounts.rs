@@ -5,6 +5,7 @@
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use ring::rand::SystemRandom;
+use scifer_audit::{Actor as AuditActor, Outcome, action};
 use scifer_proto::gateway::v1::{
     self as proto, ChangePasswordRequest, ChangePasswordResponse, GetAccountRequest, LoginRequest,
     LogoutRequest, LogoutResponse, SessionResponse, SignUpRequest, account_api_server,
@@ -13,6 +14,7 @@ use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    audit::{Auditor, EMAIL_SHA256, email_digest},
     auth::{Actor, ClientAddr},
     clock::{Clock, millis},
     domain::{Email, Name, PERSON_NAME, Password, PasswordHasher, SessionToken},
@@ -37,6 +39,7 @@ pub struct Identity {
     pub rng: SystemRandom,
     pub session_ttl: Duration,
     pub limits: LoginLimits,
+    pub auditor: Auditor,
 }
 
 impl Identity {
@@ -56,16 +59,20 @@ impl Identity {
             .map_err(GatewayError::from)
     }
 
-    /// Opens a session for `user` and returns what the client needs.
-    async fn open_session(&self, user: entity::user::Model) -> Result<SessionResponse, GatewayError> {
+    /// Opens a session for `user` and returns what the client needs, with the session's id.
+    async fn open_session(
+        &self,
+        user: entity::user::Model,
+    ) -> Result<(SessionResponse, String), GatewayError> {
         let token = SessionToken::generate(&self.rng)
             .ok_or_else(|| GatewayError::Internal("the system RNG failed".into()))?;
         let now = self.clock.now_ms();
         let expires_at_ms = now.saturating_add(millis(self.session_ttl));
+        let session_id = uuid::Uuid::now_v7().to_string();
         store::insert_session(
             &self.db,
             entity::session::Model {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: session_id.clone(),
                 user_id: user.id.clone(),
                 token_hash: token.hash().as_str().to_string(),
                 created_at_ms: now,
@@ -75,11 +82,34 @@ impl Identity {
             },
         )
         .await?;
-        Ok(SessionResponse {
+        let response = SessionResponse {
             session_token: token.reveal(),
             account: Some(account(&user)),
             expires_at_ms,
-        })
+        };
+        Ok((response, session_id))
+    }
+
+    /// Records a refused login. The actor is the account when `email` has one; otherwise the
+    /// system, with the attempted email only as [`email_digest`].
+    async fn audit_failed_login(
+        &self,
+        user: Option<&entity::user::Model>,
+        email: &str,
+        outcome: Outcome,
+        detail: &str,
+    ) {
+        let audit = match user {
+            Some(user) => self
+                .auditor
+                .account_event(AuditActor::user(&user.id), action::AUTH_LOGIN_FAILED, outcome)
+                .target("account", &user.id),
+            None => self
+                .auditor
+                .account_event(AuditActor::system(), action::AUTH_LOGIN_FAILED, outcome)
+                .target(EMAIL_SHA256, email_digest(email)),
+        };
+        self.auditor.record(audit.detail(detail)).await;
     }
 
     /// Refuses the attempt when any of `keys` has used up its failures in the current window.
@@ -157,37 +187,77 @@ impl account_api_server::AccountApi for AccountApi {
             Err(InsertError::Db(e)) => return Err(GatewayError::from(e).into()),
         }
         tracing::info!(user_id = %user.id, "account created");
-        Ok(Response::new(self.identity.open_session(user).await?))
+        let (response, _) = self.identity.open_session(user).await?;
+        Ok(Response::new(response))
     }
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<SessionResponse>, Status> {
         let client = request.extensions().get::<ClientAddr>().and_then(|c| c.0);
         let request = request.into_inner();
         // A malformed email cannot have an account: the same answer as a wrong password.
-        let email = Email::parse(&request.email).map_err(|_| GatewayError::BadCredentials)?;
-        let password = Password::offered(request.password).map_err(|_| GatewayError::BadCredentials)?;
+        let Ok(email) = Email::parse(&request.email) else {
+            self.identity
+                .audit_failed_login(None, &request.email, Outcome::Failure, "malformed email")
+                .await;
+            return Err(GatewayError::BadCredentials.into());
+        };
+        let user = store::find_user_by_email(&self.identity.db, email.as_str())
+            .await
+            .map_err(GatewayError::from)?;
+        let Ok(password) = Password::offered(request.password) else {
+            self.identity
+                .audit_failed_login(user.as_ref(), email.as_str(), Outcome::Failure, "no password")
+                .await;
+            return Err(GatewayError::BadCredentials.into());
+        };
         let mut keys = vec![self.identity.account_key(&email)];
         keys.extend(client.map(|addr| self.identity.address_key(addr)));
         if let Err(error) = self.identity.check_limits(&keys).await {
             tracing::warn!(client = ?client, "login refused: too many failures");
+            self.identity
+                .audit_failed_login(
+                    user.as_ref(),
+                    email.as_str(),
+                    Outcome::Denied,
+                    "too many failed logins",
+                )
+                .await;
             return Err(error.into());
         }
-        let user = store::find_user_by_email(&self.identity.db, email.as_str())
-            .await
-            .map_err(GatewayError::from)?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.identity.verify(password, stored).await?;
-        let Some(user) = user.filter(|_| matches) else {
-            self.identity.record_failure(&keys).await?;
-            tracing::info!(client = ?client, "login failed");
-            return Err(GatewayError::BadCredentials.into());
+        let user = match user {
+            Some(user) if matches => user,
+            user => {
+                self.identity.record_failure(&keys).await?;
+                tracing::info!(client = ?client, "login failed");
+                let detail = if user.is_some() {
+                    "wrong password"
+                } else {
+                    "no such account"
+                };
+                self.identity
+                    .audit_failed_login(user.as_ref(), email.as_str(), Outcome::Failure, detail)
+                    .await;
+                return Err(GatewayError::BadCredentials.into());
+            }
         };
         // A success ends the account's run of failures; the address keeps its count.
         store::clear_failures(&self.identity.db, &keys[0].0)
             .await
             .map_err(GatewayError::from)?;
         tracing::info!(user_id = %user.id, "logged in");
-        Ok(Response::new(self.identity.open_session(user).await?))
+        let user_id = user.id.clone();
+        let (response, session_id) = self.identity.open_session(user).await?;
+        let auditor = &self.identity.auditor;
+        auditor
+            .record(
+                auditor
+                    .account_event(AuditActor::user(&user_id), action::AUTH_LOGIN, Outcome::Success)
+                    .target("session", session_id),
+            )
+            .await;
+        Ok(Response::new(response))
     }
 
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
@@ -196,6 +266,19 @@ impl account_api_server::AccountApi for AccountApi {
             .await
             .map_err(GatewayError::from)?;
         tracing::info!(user_id = %actor.user_id, session_id = %actor.session_id, "logged out");
+        let auditor = &self.identity.auditor;
+        auditor
+            .record(
+                auditor
+                    .account_event(
+                        AuditActor::user(&actor.user_id),
+                        action::AUTH_SESSION_REVOKED,
+                        Outcome::Success,
+                    )
+                    .target("session", &actor.session_id)
+                    .detail("logout"),
+            )
+            .await;
         Ok(Response::new(LogoutResponse {}))
     }
 
@@ -250,6 +333,24 @@ impl account_api_server::AccountApi for AccountApi {
         .await
         .map_err(GatewayError::from)?;
         tracing::info!(user_id = %user.id, revoked_sessions = revoked, "password changed");
+        // One record for the change: the catalogue has no password action, and the sessions it
+        // ended are what an investigator needs.
+        let auditor = &self.identity.auditor;
+        auditor
+            .record(
+                auditor
+                    .account_event(
+                        AuditActor::user(&user.id),
+                        action::AUTH_SESSION_REVOKED,
+                        Outcome::Success,
+                    )
+                    .target("account", &user.id)
+                    .detail(format!(
+                        "password changed; {revoked} other session(s) revoked, session {} kept",
+                        actor.session_id
+                    )),
+            )
+            .await;
         Ok(Response::new(ChangePasswordResponse {}))
     }
 }

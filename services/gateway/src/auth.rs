@@ -25,7 +25,10 @@ use tower::{Service, ServiceExt};
 
 use scifer_ids::WorkspaceId;
 
+use scifer_audit::{Audit, Outcome as AuditOutcome};
+
 use crate::{
+    audit::{ACCESS_DENIED, Auditor},
     clock::Clock,
     domain::{Role, SessionToken},
     error::GatewayError,
@@ -89,14 +92,21 @@ pub struct Authenticator {
     db: DatabaseConnection,
     clock: Clock,
     trust_forwarded_for: bool,
+    auditor: Auditor,
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection, clock: Clock, trust_forwarded_for: bool) -> Arc<Self> {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Clock,
+        trust_forwarded_for: bool,
+        auditor: Auditor,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             clock,
             trust_forwarded_for,
+            auditor,
         })
     }
 
@@ -136,6 +146,7 @@ impl Authenticator {
                         %path,
                         "refused a call on a workspace the caller is not a member of"
                     );
+                    self.record_outsider(&actor, workspace, &path).await?;
                     return Err(GatewayError::WorkspaceNotFound);
                 };
                 let role = Role::from_stored(&membership.role)
@@ -149,6 +160,10 @@ impl Authenticator {
                         required = required.as_str(),
                         "refused a call the caller's role does not allow"
                     );
+                    let detail = format!("role {}; requires {}", role.as_str(), required.as_str());
+                    self.auditor
+                        .record(denied(&workspace, &actor, &path).detail(detail))
+                        .await;
                     return Err(GatewayError::PermissionDenied(
                         "your role in this workspace does not allow this",
                     ));
@@ -163,6 +178,31 @@ impl Authenticator {
             }
         };
         Ok(http::Request::from_parts(parts, body))
+    }
+
+    /// Records a call on a workspace the caller is not a member of. When the workspace exists the
+    /// record goes to its chain, so its admins see who probed it; otherwise to the global chain
+    /// (operators), since a chain must not be created for any id a caller makes up.
+    async fn record_outsider(
+        &self,
+        actor: &Actor,
+        workspace: WorkspaceId,
+        path: &str,
+    ) -> Result<(), GatewayError> {
+        let audit = if store::workspace_exists(&self.db, workspace.as_str()).await? {
+            denied(&workspace, actor, path).detail("not a member of this workspace")
+        } else {
+            self.auditor
+                .account_event(
+                    scifer_audit::Actor::user(&actor.user_id),
+                    ACCESS_DENIED,
+                    AuditOutcome::Denied,
+                )
+                .target("rpc", path)
+                .detail(format!("no workspace {workspace}"))
+        };
+        self.auditor.record(audit).await;
+        Ok(())
     }
 
     /// The live session the `authorization` header names. Every way of failing (no header, not a
@@ -209,6 +249,17 @@ impl Authenticator {
                 .map(|ConnectInfo(addr)| addr.ip()),
         )
     }
+}
+
+/// A refused call on `workspace`, by `actor`, of the RPC at `path`.
+fn denied(workspace: &WorkspaceId, actor: &Actor, path: &str) -> Audit {
+    Audit::new(
+        workspace,
+        scifer_audit::Actor::user(&actor.user_id),
+        ACCESS_DENIED,
+        AuditOutcome::Denied,
+    )
+    .target("rpc", path)
 }
 
 /// Field 1 of a workspace-scoped request; the rest of the message is left to the handler.

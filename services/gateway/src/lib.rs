@@ -1,5 +1,5 @@
 //! gateway: the public edge that browser frontends and other clients reach. One port serves
-//! `scifer.gateway.v1.AccountApi`, `WorkspaceApi` and `InboxApi` over native gRPC (h2c) and
+//! `scifer.gateway.v1.AccountApi`, `WorkspaceApi`, `InboxApi` and `AuditApi` over native gRPC (h2c) and
 //! gRPC-web (HTTP/1.1), the standard gRPC health and reflection services, and `/healthz` /
 //! `/readyz`, all behind one CORS layer.
 //!
@@ -27,10 +27,20 @@
 //!   set it only behind a proxy that overwrites that header;
 //! - the common `NATS_URL`, `BUS_PREFIX`, `SHUTDOWN_GRACE_SECS`.
 //!
+//! The audit log lives in the gateway's database too (`scifer-audit`'s schema, in this migrator): a
+//! consumer of the AUDIT stream stores every service's audit events, hash-chained per workspace,
+//! and `AuditApi` (admins and owners) lists, exports and verifies a workspace's chain. The gateway
+//! records logins, failed logins, logouts and password changes in the global chain
+//! (`scifer_audit::GLOBAL_WORKSPACE`), member changes in the workspace's chain, and every refusal
+//! of the auth layer (`access.denied`, outcome DENIED) in the workspace's chain, or the global one
+//! when the workspace does not exist.
+//!
 //! Passwords are hashed with Argon2id (19 MiB, 2 passes, 1 lane; at least 12 characters); session
 //! tokens are 32 random bytes, hex-encoded, and only their SHA-256 is stored. Neither is logged.
 
 mod accounts;
+mod audit;
+mod audit_api;
 mod auth;
 mod clock;
 mod config;

@@ -62,6 +62,19 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/WatchInbox",
         Access::Workspace(Role::Viewer),
     ),
+    // The audit log names who did what to whom: admins and owners only.
+    (
+        "/scifer.gateway.v1.AuditApi/ListAuditRecords",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.AuditApi/ExportAuditLog",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.AuditApi/VerifyAuditChain",
+        Access::Workspace(Role::Admin),
+    ),
 ];
 
 /// What calling `path` requires; None for a path the table does not know (refuse it).

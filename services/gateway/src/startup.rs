@@ -1,7 +1,9 @@
 use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use ring::rand::SystemRandom;
-use scifer_events::{Bus, InvalidPrefix};
+use scifer_audit::AuditEmitter;
+use scifer_events::{BatchOptions, Bus, InvalidPrefix, Publisher};
+use scifer_ids::InvalidWorkspaceId;
 use scifer_plumbing::{
     CancellationToken,
     config::ConfigError,
@@ -10,7 +12,7 @@ use scifer_plumbing::{
     serve,
 };
 use scifer_proto::gateway::v1::{
-    account_api_server::AccountApiServer, inbox_api_server::InboxApiServer,
+    account_api_server::AccountApiServer, audit_api_server::AuditApiServer, inbox_api_server::InboxApiServer,
     workspace_api_server::WorkspaceApiServer,
 };
 use sea_orm::DatabaseConnection;
@@ -19,6 +21,8 @@ use tokio::net::TcpListener;
 
 use crate::{
     accounts::{AccountApi, Identity, LoginLimits},
+    audit::Auditor,
+    audit_api::AuditApi,
     auth::Authenticator,
     clock::Clock,
     config::{Config, LOGIN_WINDOW},
@@ -49,6 +53,8 @@ pub enum StartupError {
     Hasher(#[from] HashError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("the audit log's global chain: {0}")]
+    AuditChain(#[from] InvalidWorkspaceId),
 }
 
 pub struct Application {
@@ -122,6 +128,19 @@ impl Application {
         // Open watch streams never end by themselves, and graceful shutdown waits for every
         // response to finish: ending them as soon as shutdown begins lets it complete.
         let streams = shutdown.child_token();
+        let js = async_nats::jetstream::new(nats.clone());
+        let emitter = AuditEmitter::new(Publisher::new(js.clone()), bus.clone(), "gateway");
+        let auditor = Auditor::new(emitter.clone())?;
+        // The audit consumer stores every service's audit events (the gateway's own included) in
+        // this database; it stops with the gateway, and events published meanwhile wait on the
+        // stream for the next start.
+        let audit_stop = shutdown.child_token();
+        let audit_consumer = tokio::spawn(store_audit_events(
+            js,
+            bus.clone(),
+            db.clone(),
+            audit_stop.clone(),
+        ));
         let watcher = Watcher::new(nats.clone(), bus, streams.clone(), active);
         let identity = Arc::new(Identity {
             db: db.clone(),
@@ -134,12 +153,15 @@ impl Application {
                 per_address: config.login_max_failures_per_address,
                 window: LOGIN_WINDOW,
             },
+            auditor: auditor.clone(),
         });
-        let auth = Authenticator::new(db, clock, config.trust_forwarded_for);
+        let audit_api = AuditApi::new(db.clone());
+        let auth = Authenticator::new(db, clock, config.trust_forwarded_for, auditor);
         let (routes, health) = grpc::base_routes();
         health.set_serving::<InboxApiServer<InboxApi>>().await;
         health.set_serving::<AccountApiServer<AccountApi>>().await;
         health.set_serving::<WorkspaceApiServer<WorkspaceApi>>().await;
+        health.set_serving::<AuditApiServer<AuditApi>>().await;
         // GrpcWebLayer per service, never around the router: around the router it would answer 400
         // to plain HTTP/1.1 such as /healthz. Health and reflection stay native-gRPC only. Every
         // gateway service sits behind the auth layer, inside gRPC-web so it sees gRPC framing.
@@ -152,19 +174,25 @@ impl Application {
             ))
             .add_service(grpc_web(
                 auth.wrap(WorkspaceApiServer::new(WorkspaceApi::new(identity))),
-            ));
+            ))
+            .add_service(grpc_web(auth.wrap(AuditApiServer::new(audit_api))));
         let readiness = Readiness::default();
         let app = grpc::into_router(routes)
             .merge(health::routes(readiness.clone()))
             .layer(cors);
 
-        tokio::spawn(track_readiness(nats, readiness, shutdown.clone()));
+        tokio::spawn(track_readiness(nats, emitter, readiness, shutdown.clone()));
 
         tracing::info!(%addr, "gateway listening");
         let grace = config.common.shutdown_grace();
         let served = serve_with_peer_addr(listener, app, shutdown, grace).await;
         // Also when serving failed, so no forwarding task outlives the application.
         streams.cancel();
+        // The consumer commits and acknowledges the batch in hand before it returns.
+        audit_stop.cancel();
+        if let Err(e) = audit_consumer.await {
+            tracing::error!(error = %e, "the audit consumer task failed");
+        }
         served?;
         Ok(())
     }
@@ -193,13 +221,50 @@ async fn serve_with_peer_addr(
     }
 }
 
-/// Ready once NATS is connected (WatchInbox needs it); not ready from the moment shutdown begins,
+/// Creates the audit consumer (and the AUDIT stream) as soon as the bus allows, then stores audit
+/// events until `shutdown`.
+async fn store_audit_events(
+    js: async_nats::jetstream::Context,
+    bus: Bus,
+    db: DatabaseConnection,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let consumer = loop {
+        let made = tokio::select! {
+            made = scifer_audit::consumer::durable(&js, &bus) => made,
+            () = shutdown.cancelled() => return,
+        };
+        match made {
+            Ok(consumer) => break consumer,
+            Err(e) => tracing::warn!(error = %e, "cannot create the audit consumer yet; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    };
+    scifer_audit::consumer::run(consumer, db, BatchOptions::default(), shutdown).await;
+}
+
+/// Ready once NATS is connected (WatchInbox needs it) and the AUDIT stream exists (privileged calls
+/// publish to it); not ready from the moment shutdown begins,
 /// so load balancers stop sending new calls while open ones drain. A later NATS outage does not
 /// clear readiness: list and get still work, and async-nats resubscribes open watches on reconnect.
-async fn track_readiness(nats: async_nats::Client, readiness: Readiness, shutdown: CancellationToken) {
+async fn track_readiness(
+    nats: async_nats::Client,
+    audit: AuditEmitter,
+    readiness: Readiness,
+    shutdown: CancellationToken,
+) {
     let connected = async {
         while nats.connection_state() != async_nats::connection::State::Connected {
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        while let Err(e) = audit.ensure_stream().await {
+            tracing::warn!(error = %e, "cannot create the audit stream yet; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };
     tokio::select! {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use scifer_audit::{Actor as AuditActor, Audit, Outcome, action};
 use scifer_proto::gateway::v1::{
     self as proto, AddMemberRequest, ChangeRoleRequest, CreateWorkspaceRequest, ListMembersRequest,
     ListMembersResponse, ListWorkspacesRequest, ListWorkspacesResponse, RemoveMemberRequest,
@@ -59,6 +60,17 @@ impl WorkspaceApi {
             }
         })
     }
+}
+
+/// A successful change to a member of the caller's workspace, in that workspace's chain.
+fn member_event(actor: &Actor, membership: &Membership, action: &str, member_id: &str) -> Audit {
+    Audit::new(
+        &membership.workspace,
+        AuditActor::user(&actor.user_id),
+        action,
+        Outcome::Success,
+    )
+    .target("member", member_id)
 }
 
 fn stored_role(value: &str) -> Result<Role, GatewayError> {
@@ -178,6 +190,14 @@ impl workspace_api_server::WorkspaceApi for WorkspaceApi {
             role = role.as_str(),
             "member added"
         );
+        // Invitations do not exist yet: adding an account by email is what stands in for one.
+        self.identity
+            .auditor
+            .record(
+                member_event(&actor, membership, action::MEMBER_INVITED, &user.id)
+                    .detail(format!("added directly as {}", role.as_str())),
+            )
+            .await;
         Ok(Response::new(member(&row, &user, role)))
     }
 
@@ -211,6 +231,13 @@ impl workspace_api_server::WorkspaceApi for WorkspaceApi {
             to = role.as_str(),
             "member role changed"
         );
+        self.identity
+            .auditor
+            .record(
+                member_event(&actor, membership, action::MEMBER_ROLE_CHANGED, &target.user_id)
+                    .detail(format!("{} -> {}", from.as_str(), role.as_str())),
+            )
+            .await;
         target.role = role.as_str().to_string();
         Ok(Response::new(member(&target, &user, role)))
     }
@@ -232,6 +259,13 @@ impl workspace_api_server::WorkspaceApi for WorkspaceApi {
             member = %target.user_id,
             "member removed"
         );
+        self.identity
+            .auditor
+            .record(
+                member_event(&actor, membership, action::MEMBER_REMOVED, &target.user_id)
+                    .detail(format!("was {}", from.as_str())),
+            )
+            .await;
         Ok(Response::new(RemoveMemberResponse {}))
     }
 }

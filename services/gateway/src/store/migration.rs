@@ -7,7 +7,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateIdentityTables)]
+        vec![
+            Box::new(CreateIdentityTables),
+            // The audit log lives in the gateway's database: its consumer stores every service's
+            // audit events, and AuditApi reads them.
+            Box::new(scifer_audit::store::CreateAuditRecords),
+        ]
     }
 }
 

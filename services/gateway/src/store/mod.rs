@@ -146,6 +146,13 @@ pub async fn create_workspace(
     tx.commit().await
 }
 
+pub async fn workspace_exists(db: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
+    workspace::Entity::find_by_id(id.to_string())
+        .count(db)
+        .await
+        .map(|n| n > 0)
+}
+
 pub async fn find_membership(
     db: &impl ConnectionTrait,
     workspace_id: &str,

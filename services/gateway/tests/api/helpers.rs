@@ -15,8 +15,8 @@ use scifer_proto::{
     events::v1::InboxEvent,
     gateway::v1::{
         AddMemberRequest, CreateWorkspaceRequest, LoginRequest, Role, SignUpRequest,
-        account_api_client::AccountApiClient, inbox_api_client::InboxApiClient,
-        workspace_api_client::WorkspaceApiClient,
+        account_api_client::AccountApiClient, audit_api_client::AuditApiClient,
+        inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
     },
     inbox::v1::{
         Conversation, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
@@ -64,6 +64,8 @@ pub struct TestApp {
     pub active_watches: ActiveWatches,
     pub shutdown: CancellationToken,
     pub server: JoinHandle<Result<(), StartupError>>,
+    /// The gateway's database, for tests that read or tamper with it directly.
+    pub db_url: String,
     _inbox_server: Option<DropGuard>,
     _nats_server: NatsServer,
     _db: TestDb,
@@ -133,6 +135,7 @@ pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> Te
         active_watches,
         shutdown,
         server,
+        db_url: db.url().to_string(),
         _inbox_server: inbox_server,
         _nats_server: nats_server,
         _db: db,
@@ -157,6 +160,10 @@ impl TestApp {
 
     pub fn workspaces(&self, token: Option<&str>) -> WorkspaceApiClient<Authed> {
         WorkspaceApiClient::with_origin(self.authed(token), self.origin())
+    }
+
+    pub fn audit(&self, token: Option<&str>) -> AuditApiClient<Authed> {
+        AuditApiClient::with_origin(self.authed(token), self.origin())
     }
 
     /// A gRPC-web transport that sends `token` as the bearer on every call.

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod audit;
 mod health;
 mod http;
 mod inbox_reads;
