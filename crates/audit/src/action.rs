@@ -8,6 +8,9 @@ pub const AUTH_LOGIN: &str = "auth.login";
 pub const AUTH_LOGIN_FAILED: &str = "auth.login_failed";
 /// A session ended by logout, password change or an admin (target: the session id, never the token).
 pub const AUTH_SESSION_REVOKED: &str = "auth.session_revoked";
+/// A call refused by a permission check: a role below the call's, or a workspace the caller is not a
+/// member of (outcome DENIED).
+pub const ACCESS_DENIED: &str = "access.denied";
 /// A member was invited (target: the invitation id; never the invitation token).
 pub const MEMBER_INVITED: &str = "member.invited";
 /// A member's role changed (detail: `old -> new`).
@@ -30,6 +33,7 @@ pub const ALL: &[&str] = &[
     AUTH_LOGIN,
     AUTH_LOGIN_FAILED,
     AUTH_SESSION_REVOKED,
+    ACCESS_DENIED,
     MEMBER_INVITED,
     MEMBER_ROLE_CHANGED,
     MEMBER_REMOVED,
@@ -72,7 +76,7 @@ mod tests {
             assert!(is_well_formed(action), "{action}");
             assert!(seen.insert(action), "{action} listed twice");
         }
-        assert_eq!(ALL.len(), 16);
+        assert_eq!(ALL.len(), 17);
     }
 
     #[test]
