@@ -7,8 +7,9 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use ring::rand::SystemRandom;
 use scifer_audit::{Actor as AuditActor, Outcome, action};
 use scifer_proto::gateway::v1::{
-    self as proto, ChangePasswordRequest, ChangePasswordResponse, GetAccountRequest, LoginRequest,
-    LogoutRequest, LogoutResponse, SessionResponse, SignUpRequest, account_api_server,
+    self as proto, AcceptInvitationRequest, ChangeEmailRequest, ChangePasswordRequest,
+    ChangePasswordResponse, GetAccountRequest, LoginRequest, LogoutRequest, LogoutResponse, SessionResponse,
+    SignUpRequest, UpdateAccountRequest, account_api_server,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -17,10 +18,14 @@ use crate::{
     audit::{Auditor, EMAIL_SHA256, email_digest},
     auth::{Actor, ClientAddr},
     clock::{Clock, millis},
-    domain::{Email, Name, PERSON_NAME, Password, PasswordHasher, SessionToken},
+    domain::{Email, InvitationToken, Name, PERSON_NAME, Password, PasswordHasher, Role, SessionToken},
     error::GatewayError,
-    store::{self, InsertError, entity},
+    mail::Mailer,
+    store::{self, AcceptError, InsertError, entity},
 };
+
+/// One answer for an invitation token that is malformed, unknown, spent or expired.
+const NO_OPEN_INVITATION: &str = "no open invitation for this token (unknown, already used or expired)";
 
 /// Limits on failed logins: at most `per_account` per email and `per_address` per client address
 /// within `window`.
@@ -40,6 +45,8 @@ pub struct Identity {
     pub session_ttl: Duration,
     pub limits: LoginLimits,
     pub auditor: Auditor,
+    pub mailer: Arc<dyn Mailer>,
+    pub invitation_ttl: Duration,
 }
 
 impl Identity {
@@ -135,6 +142,26 @@ impl Identity {
             store::record_failure(&self.db, key, millis(self.limits.window), now).await?;
         }
         Ok(())
+    }
+
+    /// Checks `offered` against the account's password before a sensitive change, under the
+    /// account's login limit: a stolen session must not become a way to guess the password.
+    async fn reverify(&self, user: &entity::user::Model, offered: String) -> Result<(), GatewayError> {
+        let current = Password::offered(offered).map_err(|_| GatewayError::WrongCurrentPassword)?;
+        let email = Email::parse(&user.email)?;
+        let keys = [self.account_key(&email)];
+        self.check_limits(&keys).await?;
+        if !self.verify(current, Some(user.password_hash.clone())).await? {
+            self.record_failure(&keys).await?;
+            return Err(GatewayError::WrongCurrentPassword);
+        }
+        Ok(())
+    }
+
+    async fn current_user(&self, actor: &Actor) -> Result<entity::user::Model, GatewayError> {
+        store::find_user(&self.db, &actor.user_id)
+            .await?
+            .ok_or(GatewayError::Unauthenticated)
     }
 
     fn account_key(&self, email: &Email) -> (String, u32) {
@@ -301,25 +328,8 @@ impl account_api_server::AccountApi for AccountApi {
         let actor = Actor::of(&request)?;
         let request = request.into_inner();
         let new_password = Password::parse_new(request.new_password).map_err(GatewayError::from)?;
-        let current =
-            Password::offered(request.current_password).map_err(|_| GatewayError::WrongCurrentPassword)?;
-        let user = store::find_user(&self.identity.db, &actor.user_id)
-            .await
-            .map_err(GatewayError::from)?
-            .ok_or(GatewayError::Unauthenticated)?;
-        // A stolen session must not become a way to guess the password: the account's login
-        // limit applies here too.
-        let email = Email::parse(&user.email).map_err(GatewayError::from)?;
-        let keys = [self.identity.account_key(&email)];
-        self.identity.check_limits(&keys).await?;
-        if !self
-            .identity
-            .verify(current, Some(user.password_hash.clone()))
-            .await?
-        {
-            self.identity.record_failure(&keys).await?;
-            return Err(GatewayError::WrongCurrentPassword.into());
-        }
+        let user = self.identity.current_user(&actor).await?;
+        self.identity.reverify(&user, request.current_password).await?;
         let hash = self.identity.hash(new_password).await?;
         store::set_password_hash(&self.identity.db, &user.id, hash)
             .await
@@ -352,5 +362,123 @@ impl account_api_server::AccountApi for AccountApi {
             )
             .await;
         Ok(Response::new(ChangePasswordResponse {}))
+    }
+
+    async fn update_account(
+        &self,
+        request: Request<UpdateAccountRequest>,
+    ) -> Result<Response<proto::Account>, Status> {
+        let actor = Actor::of(&request)?;
+        let name = Name::parse(&request.get_ref().name, &PERSON_NAME).map_err(GatewayError::from)?;
+        let mut user = self.identity.current_user(&actor).await?;
+        store::set_name(&self.identity.db, &user.id, name.as_str())
+            .await
+            .map_err(GatewayError::from)?;
+        tracing::info!(user_id = %user.id, "account name changed");
+        user.name = name.as_str().to_string();
+        Ok(Response::new(account(&user)))
+    }
+
+    async fn change_email(
+        &self,
+        request: Request<ChangeEmailRequest>,
+    ) -> Result<Response<proto::Account>, Status> {
+        let actor = Actor::of(&request)?;
+        let request = request.into_inner();
+        let new_email = Email::parse(&request.new_email).map_err(GatewayError::from)?;
+        let mut user = self.identity.current_user(&actor).await?;
+        self.identity.reverify(&user, request.current_password).await?;
+        if new_email.as_str() != user.email {
+            match store::set_email(&self.identity.db, &user.id, new_email.as_str()).await {
+                Ok(()) => {}
+                Err(InsertError::Duplicate) => {
+                    return Err(GatewayError::AlreadyExists("an account with this email exists").into());
+                }
+                Err(InsertError::Db(e)) => return Err(GatewayError::from(e).into()),
+            }
+            tracing::info!(user_id = %user.id, "account email changed");
+        }
+        user.email = new_email.as_str().to_string();
+        Ok(Response::new(account(&user)))
+    }
+
+    async fn accept_invitation(
+        &self,
+        request: Request<AcceptInvitationRequest>,
+    ) -> Result<Response<proto::Workspace>, Status> {
+        let actor = Actor::of(&request)?;
+        let token = InvitationToken::offered(&request.get_ref().token)
+            .ok_or(GatewayError::NotFound(NO_OPEN_INVITATION))?;
+        let identity = &self.identity;
+        let now = identity.clock.now_ms();
+        let invitation = store::find_open_invitation(&identity.db, &token.hash(), now)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::NotFound(NO_OPEN_INVITATION))?;
+        let user = identity.current_user(&actor).await?;
+        if user.email != invitation.email {
+            tracing::info!(
+                user_id = %user.id,
+                invitation_id = %invitation.id,
+                "invitation refused: addressed to another email"
+            );
+            return Err(GatewayError::PermissionDenied(
+                "this invitation was sent to another email address; sign in with that one",
+            )
+            .into());
+        }
+        let role = Role::from_stored(&invitation.role)
+            .ok_or_else(|| GatewayError::Internal(format!("stored role {:?}", invitation.role)))?;
+        let workspace = store::find_workspace(&identity.db, &invitation.workspace_id)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::NotFound(NO_OPEN_INVITATION))?;
+        let member = entity::membership::Model {
+            workspace_id: invitation.workspace_id.clone(),
+            user_id: user.id.clone(),
+            role: role.as_str().to_string(),
+            can_approve_posts: invitation.can_approve_posts,
+            created_at_ms: now,
+        };
+        match store::accept_invitation(&identity.db, &invitation, member, now).await {
+            Ok(()) => {}
+            Err(AcceptError::NotOpen) => return Err(GatewayError::NotFound(NO_OPEN_INVITATION).into()),
+            Err(AcceptError::AlreadyMember) => {
+                return Err(GatewayError::AlreadyExists("already a member of this workspace").into());
+            }
+            Err(AcceptError::Db(e)) => return Err(GatewayError::from(e).into()),
+        }
+        tracing::info!(
+            user_id = %user.id,
+            workspace = %invitation.workspace_id,
+            invitation_id = %invitation.id,
+            role = role.as_str(),
+            "invitation accepted"
+        );
+        // The catalogue has no `member.joined`: the acceptance is a second `member.invited`
+        // record for the same invitation, in the workspace's chain, marked "accepted".
+        match scifer_ids::WorkspaceId::parse(&invitation.workspace_id) {
+            Ok(workspace_id) => {
+                identity
+                    .auditor
+                    .record(
+                        scifer_audit::Audit::new(
+                            &workspace_id,
+                            AuditActor::user(&user.id),
+                            action::MEMBER_INVITED,
+                            Outcome::Success,
+                        )
+                        .target("invitation", &invitation.id)
+                        .detail(format!("accepted as {}", role.as_str())),
+                    )
+                    .await;
+            }
+            Err(e) => tracing::error!(error = %e, "an invitation's workspace id does not parse; not audited"),
+        }
+        Ok(Response::new(proto::Workspace {
+            workspace_id: workspace.id,
+            name: workspace.name,
+            role: role.to_proto() as i32,
+        }))
     }
 }

@@ -40,6 +40,17 @@ pub struct Config {
     /// sets the header: otherwise any caller picks its own address and escapes the login limit.
     #[serde(default)]
     pub trust_forwarded_for: bool,
+    /// The SMTP relay invitation emails go through, e.g. `smtp://relay:25`,
+    /// `smtp://user:pass@relay:587?tls=required` (STARTTLS) or `smtps://relay:465`. Unset: emails
+    /// are only logged (development), without their tokens. A secret: it may carry a password.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    /// The sender of the gateway's emails.
+    #[serde(default = "default_mail_from")]
+    pub mail_from: String,
+    /// How long an invitation token stays valid.
+    #[serde(default = "default_invitation_ttl_hours")]
+    pub invitation_ttl_hours: u64,
 }
 
 /// The window in which failed logins are counted.
@@ -52,6 +63,10 @@ impl Config {
 
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_hours.saturating_mul(3600))
+    }
+
+    pub fn invitation_ttl(&self) -> Duration {
+        Duration::from_secs(self.invitation_ttl_hours.saturating_mul(3600))
     }
 }
 
@@ -69,6 +84,12 @@ fn default_database_url() -> SecretString {
 }
 fn default_session_ttl_hours() -> u64 {
     24 * 14
+}
+fn default_mail_from() -> String {
+    "Scifer <no-reply@scifer.localhost>".into()
+}
+fn default_invitation_ttl_hours() -> u64 {
+    24 * 7
 }
 fn default_login_max_failures_per_account() -> u32 {
     5
@@ -101,6 +122,8 @@ mod tests {
         assert_eq!(config.login_max_failures_per_account, 5);
         assert_eq!(config.login_max_failures_per_address, 20);
         assert!(!config.trust_forwarded_for);
+        assert!(config.smtp_url.is_none());
+        assert_eq!(config.invitation_ttl(), Duration::from_secs(7 * 24 * 3600));
     }
 
     #[test]
@@ -116,6 +139,9 @@ mod tests {
             ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
             ("LOGIN_MAX_FAILURES_PER_ADDRESS", "9"),
             ("TRUST_FORWARDED_FOR", "true"),
+            ("SMTP_URL", "smtp://mailer:secret@relay:587?tls=required"),
+            ("MAIL_FROM", "Acme <no-reply@acme.test>"),
+            ("INVITATION_TTL_HOURS", "1"),
         ]);
         assert_eq!(config.listen_addr, "0.0.0.0:9000");
         assert_eq!(config.inbox_url, "http://inbox:9082");
@@ -131,5 +157,15 @@ mod tests {
         assert_eq!(config.login_max_failures_per_address, 9);
         assert!(config.trust_forwarded_for);
         assert!(!format!("{config:?}").contains("u:p@"), "the URL is a secret");
+        assert_eq!(
+            config.smtp_url.as_ref().map(|u| u.expose_secret().to_string()),
+            Some("smtp://mailer:secret@relay:587?tls=required".to_string())
+        );
+        assert!(
+            !format!("{config:?}").contains("mailer:secret"),
+            "the SMTP URL is a secret"
+        );
+        assert_eq!(config.mail_from, "Acme <no-reply@acme.test>");
+        assert_eq!(config.invitation_ttl(), Duration::from_secs(3600));
     }
 }

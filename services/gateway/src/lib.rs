@@ -49,6 +49,7 @@ mod domain;
 mod error;
 mod grpc;
 mod inbox;
+pub mod mail;
 pub mod permissions;
 mod startup;
 mod store;

@@ -27,6 +27,16 @@ pub const TABLE: &[(&str, Access)] = &[
         Access::Authenticated,
     ),
     (
+        "/scifer.gateway.v1.AccountApi/UpdateAccount",
+        Access::Authenticated,
+    ),
+    ("/scifer.gateway.v1.AccountApi/ChangeEmail", Access::Authenticated),
+    // The invitation is for the caller's own email; the token says which workspace.
+    (
+        "/scifer.gateway.v1.AccountApi/AcceptInvitation",
+        Access::Authenticated,
+    ),
+    (
         "/scifer.gateway.v1.WorkspaceApi/CreateWorkspace",
         Access::Authenticated,
     ),
@@ -48,6 +58,10 @@ pub const TABLE: &[(&str, Access)] = &[
     ),
     (
         "/scifer.gateway.v1.WorkspaceApi/RemoveMember",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.WorkspaceApi/InviteMember",
         Access::Workspace(Role::Admin),
     ),
     (

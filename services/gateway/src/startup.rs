@@ -30,6 +30,7 @@ use crate::{
     domain::{HashError, PasswordHasher},
     grpc::InboxApi,
     inbox::{InboxClient, InvalidInboxUrl},
+    mail::{LogMailer, MailError, Mailer, SmtpMailer},
     store,
     watch::{ActiveWatches, Watcher},
     workspaces::WorkspaceApi,
@@ -55,6 +56,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("the audit log's global chain: {0}")]
     AuditChain(#[from] InvalidWorkspaceId),
+    #[error("SMTP_URL or MAIL_FROM: {0}")]
+    Mail(#[from] MailError),
 }
 
 pub struct Application {
@@ -68,6 +71,7 @@ pub struct Application {
     db: DatabaseConnection,
     clock: Clock,
     hasher: PasswordHasher,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl Application {
@@ -85,6 +89,13 @@ impl Application {
         let inbox = InboxClient::new(&config.inbox_url, config.inbox_timeout())?;
         let db = store::open(config.database_url.expose_secret()).await?;
         let hasher = PasswordHasher::new()?;
+        let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+            Some(url) => Arc::new(SmtpMailer::new(url.expose_secret(), &config.mail_from)?),
+            None => {
+                tracing::warn!("SMTP_URL is not set: invitation emails are logged, not sent");
+                Arc::new(LogMailer)
+            }
+        };
         let nats = scifer_events::connect(&config.common.nats_url).await?;
         let listener = serve::bind(&config.listen_addr).await?;
         Ok(Self {
@@ -98,6 +109,7 @@ impl Application {
             db,
             clock,
             hasher,
+            mailer,
         })
     }
 
@@ -122,6 +134,7 @@ impl Application {
             db,
             clock,
             hasher,
+            mailer,
         } = self;
         let addr = listener.local_addr()?;
 
@@ -154,6 +167,8 @@ impl Application {
                 window: LOGIN_WINDOW,
             },
             auditor: auditor.clone(),
+            mailer,
+            invitation_ttl: config.invitation_ttl(),
         });
         let audit_api = AuditApi::new(db.clone());
         let auth = Authenticator::new(db, clock, config.trust_forwarded_for, auditor);

@@ -6,17 +6,21 @@ use std::sync::Arc;
 
 use scifer_audit::{Actor as AuditActor, Audit, Outcome, action};
 use scifer_proto::gateway::v1::{
-    self as proto, AddMemberRequest, ChangeRoleRequest, CreateWorkspaceRequest, ListMembersRequest,
-    ListMembersResponse, ListWorkspacesRequest, ListWorkspacesResponse, RemoveMemberRequest,
-    RemoveMemberResponse, workspace_api_server,
+    self as proto, AddMemberRequest, ChangeRoleRequest, CreateWorkspaceRequest, InviteMemberRequest,
+    ListMembersRequest, ListMembersResponse, ListWorkspacesRequest, ListWorkspacesResponse,
+    RemoveMemberRequest, RemoveMemberResponse, workspace_api_server,
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     accounts::Identity,
     auth::{Actor, Membership},
-    domain::{Email, Invalid, MembershipRule, Name, Role, WORKSPACE_NAME, check_membership_change},
+    clock::millis,
+    domain::{
+        Email, Invalid, InvitationToken, MembershipRule, Name, Role, WORKSPACE_NAME, check_membership_change,
+    },
     error::GatewayError,
+    mail::InvitationEmail,
     store::{self, InsertError, entity},
 };
 
@@ -267,5 +271,120 @@ impl workspace_api_server::WorkspaceApi for WorkspaceApi {
             )
             .await;
         Ok(Response::new(RemoveMemberResponse {}))
+    }
+
+    async fn invite_member(
+        &self,
+        request: Request<InviteMemberRequest>,
+    ) -> Result<Response<proto::Invitation>, Status> {
+        let actor = Actor::of(&request)?;
+        let membership = actor.membership()?;
+        let request = request.into_inner();
+        let email = Email::parse(&request.email).map_err(GatewayError::from)?;
+        let role = Role::from_proto(request.role).map_err(GatewayError::from)?;
+        self.check(membership, None, Some(role)).await?;
+        let identity = &self.identity;
+        let workspace_id = membership.workspace.as_str();
+        if let Some(user) = store::find_user_by_email(&identity.db, email.as_str())
+            .await
+            .map_err(GatewayError::from)?
+            && store::find_membership(&identity.db, workspace_id, &user.id)
+                .await
+                .map_err(GatewayError::from)?
+                .is_some()
+        {
+            return Err(GatewayError::AlreadyExists("already a member of this workspace").into());
+        }
+        let workspace = store::find_workspace(&identity.db, workspace_id)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::WorkspaceNotFound)?;
+        let inviter = store::find_user(&identity.db, &actor.user_id)
+            .await
+            .map_err(GatewayError::from)?
+            .ok_or(GatewayError::Unauthenticated)?;
+        let token = InvitationToken::generate(&identity.rng)
+            .ok_or_else(|| GatewayError::Internal("the system RNG failed".into()))?;
+        let now = identity.clock.now_ms();
+        let row = entity::invitation::Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            workspace_id: workspace_id.to_string(),
+            email: email.as_str().to_string(),
+            role: role.as_str().to_string(),
+            can_approve_posts: request.can_approve_posts,
+            token_hash: token.hash().as_str().to_string(),
+            invited_by: actor.user_id.clone(),
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(millis(identity.invitation_ttl)),
+            accepted_at_ms: None,
+            accepted_by: None,
+        };
+        store::insert_invitation(&identity.db, row.clone())
+            .await
+            .map_err(GatewayError::from)?;
+        let message = InvitationEmail {
+            invitation_id: row.id.clone(),
+            to: email,
+            workspace_name: workspace.name,
+            inviter_name: inviter.name,
+            role,
+            token,
+            valid_for: identity.invitation_ttl,
+        };
+        if let Err(error) = identity.mailer.send_invitation(&message).await {
+            tracing::warn!(
+                error = %scifer_plumbing::error_chain(&error),
+                invitation_id = %row.id,
+                "the invitation email could not be sent; the invitation is withdrawn"
+            );
+            // Nobody can hold this token: the invitation goes too.
+            if let Err(e) = store::delete_invitation(&identity.db, &row.id).await {
+                tracing::error!(error = %e, invitation_id = %row.id, "cannot withdraw an unsent invitation");
+            }
+            identity
+                .auditor
+                .record(
+                    Audit::new(
+                        &membership.workspace,
+                        AuditActor::user(&actor.user_id),
+                        action::MEMBER_INVITED,
+                        Outcome::Failure,
+                    )
+                    .target("invitation", &row.id)
+                    .detail("the email could not be sent"),
+                )
+                .await;
+            return Err(Status::unavailable(
+                "the invitation email could not be sent; try again later",
+            ));
+        }
+        tracing::info!(
+            user_id = %actor.user_id,
+            workspace = %membership.workspace,
+            invitation_id = %row.id,
+            role = role.as_str(),
+            "member invited"
+        );
+        identity
+            .auditor
+            .record(
+                Audit::new(
+                    &membership.workspace,
+                    AuditActor::user(&actor.user_id),
+                    action::MEMBER_INVITED,
+                    Outcome::Success,
+                )
+                .target("invitation", &row.id)
+                .detail(format!("invited as {}", role.as_str())),
+            )
+            .await;
+        Ok(Response::new(proto::Invitation {
+            invitation_id: row.id,
+            workspace_id: row.workspace_id,
+            email: row.email,
+            role: role.to_proto() as i32,
+            can_approve_posts: row.can_approve_posts,
+            expires_at_ms: row.expires_at_ms,
+        }))
     }
 }

@@ -4,7 +4,7 @@ mod credentials;
 mod token;
 
 pub use credentials::{HashError, Password, PasswordHasher};
-pub use token::{SessionToken, TokenHash};
+pub use token::{InvitationToken, SessionToken, TokenHash};
 
 use scifer_proto::gateway::v1 as proto;
 

@@ -45,6 +45,41 @@ impl std::fmt::Debug for SessionToken {
     }
 }
 
+/// An invitation token as the invited person receives it by email: 32 random bytes, hex. Like a
+/// session token only its SHA-256 is stored; no `Display`, and `Debug` hides it.
+pub struct InvitationToken(String);
+
+impl InvitationToken {
+    pub fn generate(rng: &SystemRandom) -> Option<Self> {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        rng.fill(&mut bytes).ok()?;
+        Some(Self(hex::encode(bytes)))
+    }
+
+    /// The token a caller offers; None unless it has a token's shape (the caller then gets the
+    /// same answer as for an unknown token).
+    pub fn offered(raw: &str) -> Option<Self> {
+        let token = raw.trim();
+        let well_formed = token.len() == TOKEN_BYTES * 2 && token.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| Self(token.to_ascii_lowercase()))
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(hex::encode(digest::digest(&digest::SHA256, self.0.as_bytes())))
+    }
+
+    /// The token for the invitation email's body; the only way out.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for InvitationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InvitationToken(***)")
+    }
+}
+
 /// The hex SHA-256 of a token: what `sessions.token_hash` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHash(String);
@@ -74,6 +109,20 @@ mod tests {
         let parsed = SessionToken::from_authorization(&format!("bearer {}", raw.to_uppercase())).unwrap();
         assert_eq!(parsed.hash(), hash, "hex is case-insensitive");
         assert!(!format!("{parsed:?}").contains(&raw));
+    }
+
+    #[test]
+    fn invitation_tokens_hash_like_session_tokens_and_hide_in_debug() {
+        let rng = SystemRandom::new();
+        let token = InvitationToken::generate(&rng).unwrap();
+        let raw = token.expose().to_string();
+        assert_eq!(raw.len(), 64);
+        assert_ne!(token.hash().as_str(), raw);
+        let offered = InvitationToken::offered(&format!(" {} ", raw.to_uppercase())).unwrap();
+        assert_eq!(offered.hash(), token.hash());
+        assert!(!format!("{token:?}").contains(&raw));
+        assert!(InvitationToken::offered("abc").is_none());
+        assert!(InvitationToken::offered(&"z".repeat(64)).is_none());
     }
 
     #[test]

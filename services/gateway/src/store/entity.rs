@@ -105,3 +105,33 @@ pub mod login_failure {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    /// An invitation to a workspace by email. Single use: `accepted_at_ms` is set when spent.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        /// Lowercased, as `users.email`.
+        pub email: String,
+        /// `Role::as_str`.
+        pub role: String,
+        pub can_approve_posts: bool,
+        /// Hex SHA-256 of the token; unique. The token itself is never stored.
+        pub token_hash: String,
+        pub invited_by: String,
+        pub created_at_ms: i64,
+        pub expires_at_ms: i64,
+        pub accepted_at_ms: Option<i64>,
+        pub accepted_by: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             // The audit log lives in the gateway's database: its consumer stores every service's
             // audit events, and AuditApi reads them.
             Box::new(scifer_audit::store::CreateAuditRecords),
+            Box::new(CreateInvitations),
         ]
     }
 }
@@ -187,6 +188,69 @@ impl MigrationTrait for CreateIdentityTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct CreateInvitations;
+
+// Named by hand: the derive names a migration after its module, which the first one already uses.
+impl MigrationName for CreateInvitations {
+    fn name(&self) -> &str {
+        "m20261129_000001_gateway_create_invitations"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Invitations {
+    Table,
+    Id,
+    WorkspaceId,
+    Email,
+    Role,
+    CanApprovePosts,
+    TokenHash,
+    InvitedBy,
+    CreatedAtMs,
+    ExpiresAtMs,
+    AcceptedAtMs,
+    AcceptedBy,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateInvitations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Invitations::Table)
+                    .if_not_exists()
+                    .col(string(Invitations::Id).primary_key())
+                    .col(string(Invitations::WorkspaceId))
+                    .col(string(Invitations::Email))
+                    .col(string(Invitations::Role))
+                    .col(boolean(Invitations::CanApprovePosts))
+                    .col(string(Invitations::TokenHash).unique_key())
+                    .col(string(Invitations::InvitedBy))
+                    .col(big_integer(Invitations::CreatedAtMs))
+                    .col(big_integer(Invitations::ExpiresAtMs))
+                    .col(big_integer_null(Invitations::AcceptedAtMs))
+                    .col(string_null(Invitations::AcceptedBy))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Invitations::Table, Invitations::WorkspaceId)
+                            .to(Workspaces::Table, Workspaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Invitations::Table).if_exists().to_owned())
+            .await
     }
 }
 

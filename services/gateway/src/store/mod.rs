@@ -13,7 +13,7 @@ use sea_orm::{
 pub use migration::Migrator;
 
 use crate::domain::{Role, TokenHash};
-use entity::{login_failure, membership, session, user, workspace};
+use entity::{invitation, login_failure, membership, session, user, workspace};
 
 /// Opens the database at `url` and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DatabaseConnection, scifer_db::DbError> {
@@ -67,6 +67,26 @@ pub async fn set_password_hash(db: &impl ConnectionTrait, user_id: &str, hash: S
         .exec(db)
         .await
         .map(|_| ())
+}
+
+pub async fn set_name(db: &impl ConnectionTrait, user_id: &str, name: &str) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Name, Expr::value(name))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Changes the login email; [`InsertError::Duplicate`] when another account has it.
+pub async fn set_email(db: &impl ConnectionTrait, user_id: &str, email: &str) -> Result<(), InsertError> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Email, Expr::value(email))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+        .map_err(insert_error)
 }
 
 // ---- sessions
@@ -261,6 +281,84 @@ pub async fn count_owners(db: &impl ConnectionTrait, workspace_id: &str) -> Resu
         .filter(membership::Column::Role.eq(Role::Owner.as_str()))
         .count(db)
         .await
+}
+
+// ---- invitations
+
+pub async fn insert_invitation(db: &impl ConnectionTrait, row: invitation::Model) -> Result<(), DbErr> {
+    invitation::Entity::insert(invitation::ActiveModel::from(row))
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete_invitation(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    invitation::Entity::delete_by_id(id.to_string())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// The invitation behind `hash` if it is neither spent nor expired at `now_ms`.
+pub async fn find_open_invitation(
+    db: &impl ConnectionTrait,
+    hash: &TokenHash,
+    now_ms: i64,
+) -> Result<Option<invitation::Model>, DbErr> {
+    invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(hash.as_str()))
+        .filter(invitation::Column::AcceptedAtMs.is_null())
+        .filter(invitation::Column::ExpiresAtMs.gt(now_ms))
+        .one(db)
+        .await
+}
+
+/// Why an invitation could not be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// Spent (by a concurrent call) or expired since it was read.
+    #[error("the invitation is no longer open")]
+    NotOpen,
+    #[error("already a member")]
+    AlreadyMember,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Spends `invitation` and adds `member` in one transaction: exactly one caller wins the
+/// invitation, and a failed insert leaves it unspent.
+pub async fn accept_invitation(
+    db: &DatabaseConnection,
+    invitation: &invitation::Model,
+    member: membership::Model,
+    now_ms: i64,
+) -> Result<(), AcceptError> {
+    let tx = db.begin().await?;
+    let spent = invitation::Entity::update_many()
+        .col_expr(invitation::Column::AcceptedAtMs, Expr::value(now_ms))
+        .col_expr(
+            invitation::Column::AcceptedBy,
+            Expr::value(member.user_id.clone()),
+        )
+        .filter(invitation::Column::Id.eq(invitation.id.as_str()))
+        .filter(invitation::Column::AcceptedAtMs.is_null())
+        .filter(invitation::Column::ExpiresAtMs.gt(now_ms))
+        .exec(&tx)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(AcceptError::NotOpen);
+    }
+    match insert_membership(&tx, member).await {
+        Ok(()) => {}
+        Err(InsertError::Duplicate) => return Err(AcceptError::AlreadyMember),
+        Err(InsertError::Db(e)) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn find_workspace(db: &impl ConnectionTrait, id: &str) -> Result<Option<workspace::Model>, DbErr> {
+    workspace::Entity::find_by_id(id.to_string()).one(db).await
 }
 
 // ---- login failures

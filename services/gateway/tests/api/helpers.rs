@@ -428,3 +428,112 @@ impl InboxService for InboxDouble {
         }
     }
 }
+
+/// One message an [`SmtpSink`] accepted.
+#[derive(Debug, Clone)]
+pub struct SunkMail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// What came after DATA, dot-unstuffed, headers included.
+    pub data: String,
+}
+
+/// A tiny SMTP server on 127.0.0.1:0 that speaks just enough SMTP for one client at a time
+/// (greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps what it is sent.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    mails: Arc<Mutex<Vec<SunkMail>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let sink = Self { addr, mails };
+        let accepted = sink.mails.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(stream, accepted.clone()));
+            }
+        });
+        sink
+    }
+
+    /// `SMTP_URL` for the gateway: plain SMTP, no TLS.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    pub fn mails(&self) -> Vec<SunkMail> {
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+async fn smtp_session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<SunkMail>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    async fn reply(write: &mut tokio::net::tcp::OwnedWriteHalf, text: &str) -> bool {
+        write.write_all(format!("{text}\r\n").as_bytes()).await.is_ok()
+    }
+    if !reply(&mut write, "220 sink.test ESMTP test sink").await {
+        return;
+    }
+    let mut from = String::new();
+    let mut to = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let upper = line.to_ascii_uppercase();
+        let answer = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            "250 sink.test"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = line[10..].trim().to_string();
+            to.clear();
+            "250 OK"
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(line[8..].trim().to_string());
+            "250 OK"
+        } else if upper == "DATA" {
+            if !reply(&mut write, "354 end with <CRLF>.<CRLF>").await {
+                return;
+            }
+            let mut data = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == "." {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                data.push('\n');
+            }
+            mails.lock().unwrap().push(SunkMail {
+                from: from.clone(),
+                to: std::mem::take(&mut to),
+                data,
+            });
+            "250 OK queued"
+        } else if upper == "RSET" || upper == "NOOP" {
+            "250 OK"
+        } else if upper == "QUIT" {
+            let _ = reply(&mut write, "221 bye").await;
+            return;
+        } else {
+            "502 command not implemented"
+        };
+        if !reply(&mut write, answer).await {
+            return;
+        }
+    }
+}
+
+/// The invitation token in an email: the one 64-hex-digit word of the body.
+pub fn token_in(mail: &SunkMail) -> String {
+    let tokens: Vec<&str> = mail
+        .data
+        .split_whitespace()
+        .filter(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token in {}", mail.data);
+    tokens[0].to_string()
+}

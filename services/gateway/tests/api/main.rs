@@ -5,10 +5,12 @@
 
 mod helpers;
 
+mod account_settings;
 mod audit;
 mod health;
 mod http;
 mod inbox_reads;
+mod invitations;
 mod members;
 mod permission_matrix;
 mod sessions;

@@ -1,16 +1,20 @@
 //! No password and no session token in the logs: the gateway runs in-process with a global
 //! subscriber that records everything (TRACE, span fields included) while accounts sign up, log
-//! in, fail to log in, change passwords and log out.
+//! in, fail to log in, change passwords, invite and accept invitations (tokens by email through an
+//! SMTP sink), and log out.
 
 use std::{
     io::Write,
     sync::{Arc, Mutex},
 };
 
-use scifer_proto::gateway::v1::{ChangePasswordRequest, GetAccountRequest, LoginRequest, LogoutRequest};
+use scifer_proto::gateway::v1::{
+    AcceptInvitationRequest, ChangePasswordRequest, GetAccountRequest, InviteMemberRequest, LoginRequest,
+    LogoutRequest, Role,
+};
 use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt};
 
-use crate::helpers::{PASSWORD, spawn_app};
+use crate::helpers::{InboxMode, PASSWORD, SmtpSink, spawn_app_configured, token_in};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -50,7 +54,8 @@ async fn no_password_or_session_token_appears_in_the_logs() {
     // the helpers' own subscriber (installed only if none is) then stays out of the way.
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let app = spawn_app().await;
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_configured(InboxMode::Double, &[("SMTP_URL", &sink.url())]).await;
     let user = app.sign_up("ana").await;
     let second = app.login(&user).await;
     let wrong = "wrong-but-long-password";
@@ -76,6 +81,33 @@ async fn no_password_or_session_token_appears_in_the_logs() {
         })
         .await
         .unwrap();
+    // An invitation, emailed and accepted: its token must not be logged either.
+    let (owner, workspace) = app.owner_with_workspace().await;
+    app.workspaces(Some(&owner.token))
+        .invite_member(InviteMemberRequest {
+            workspace_id: workspace,
+            email: user.email.clone(),
+            role: Role::Agent as i32,
+            can_approve_posts: false,
+        })
+        .await
+        .unwrap();
+    let invitation = token_in(&sink.mails()[0]);
+    // `second` is the session the password change kept.
+    app.accounts(Some(&second))
+        .accept_invitation(AcceptInvitationRequest {
+            token: invitation.clone(),
+        })
+        .await
+        .unwrap();
+    let _ = app
+        .accounts(Some(&second))
+        .accept_invitation(AcceptInvitationRequest {
+            token: invitation.clone(),
+        })
+        .await
+        .unwrap_err();
+
     app.accounts(Some(&second))
         .logout(LogoutRequest {})
         .await
@@ -89,12 +121,17 @@ async fn no_password_or_session_token_appears_in_the_logs() {
     let logs = captured.text();
     assert!(logs.contains("login failed"), "the capture works: {logs}");
     assert!(logs.contains("logged out"), "the capture works");
+    assert!(
+        logs.contains("member invited") && logs.contains("invitation accepted"),
+        "the capture works"
+    );
     for secret in [
         PASSWORD,
         new_password,
         wrong,
         user.token.as_str(),
         second.as_str(),
+        invitation.as_str(),
     ] {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
         assert!(
