@@ -8,6 +8,14 @@ pub const AUTH_LOGIN: &str = "auth.login";
 pub const AUTH_LOGIN_FAILED: &str = "auth.login_failed";
 /// A session ended by logout, password change or an admin (target: the session id, never the token).
 pub const AUTH_SESSION_REVOKED: &str = "auth.session_revoked";
+/// An account was created by sign-up (actor and target: the new account). A refused sign-up for an
+/// email that already has an account names it by its SHA-256 only (outcome failure).
+pub const ACCOUNT_CREATED: &str = "account.created";
+/// An account's settings changed (today: the display name; target: the account).
+pub const ACCOUNT_UPDATED: &str = "account.updated";
+/// An account's login email changed after the password was re-checked; the account's other
+/// sessions are revoked with it. Never the address in clear (target: the account).
+pub const ACCOUNT_EMAIL_CHANGED: &str = "account.email_changed";
 /// A call refused by a permission check: a role below the call's, or a workspace the caller is not a
 /// member of (outcome DENIED).
 pub const ACCESS_DENIED: &str = "access.denied";
@@ -33,6 +41,9 @@ pub const ALL: &[&str] = &[
     AUTH_LOGIN,
     AUTH_LOGIN_FAILED,
     AUTH_SESSION_REVOKED,
+    ACCOUNT_CREATED,
+    ACCOUNT_UPDATED,
+    ACCOUNT_EMAIL_CHANGED,
     ACCESS_DENIED,
     MEMBER_INVITED,
     MEMBER_ROLE_CHANGED,
@@ -76,7 +87,7 @@ mod tests {
             assert!(is_well_formed(action), "{action}");
             assert!(seen.insert(action), "{action} listed twice");
         }
-        assert_eq!(ALL.len(), 17);
+        assert_eq!(ALL.len(), 20);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `scifer.gateway.v1.AccountApi`: sign-up, login with its failure limits, logout, the account,
-//! password change. Passwords and tokens never reach a log line: they live in [`Password`] and
-//! [`SessionToken`], which do not print.
+//! password and email change (both revoke the account's other sessions). Sign-up, logins, logouts
+//! and every account change are audited in the global chain. Passwords and tokens never reach a
+//! log line: they live in [`Password`] and [`SessionToken`], which do not print.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -119,6 +120,17 @@ impl Identity {
         self.auditor.record(audit.detail(detail)).await;
     }
 
+    /// Records an email change (or a refused one) of `user_id`'s account. The addresses are not
+    /// part of the record, in clear or otherwise.
+    async fn audit_email_change(&self, user_id: &str, outcome: Outcome, detail: &str) {
+        let audit = self
+            .auditor
+            .account_event(AuditActor::user(user_id), action::ACCOUNT_EMAIL_CHANGED, outcome)
+            .target("account", user_id)
+            .detail(detail);
+        self.auditor.record(audit).await;
+    }
+
     /// Refuses the attempt when any of `keys` has used up its failures in the current window.
     async fn check_limits(&self, keys: &[(String, u32)]) -> Result<(), GatewayError> {
         let now = self.clock.now_ms();
@@ -206,14 +218,36 @@ impl account_api_server::AccountApi for AccountApi {
             password_hash,
             created_at_ms: self.identity.clock.now_ms(),
         };
+        let auditor = &self.identity.auditor;
         match store::insert_user(&self.identity.db, user.clone()).await {
             Ok(()) => {}
             Err(InsertError::Duplicate) => {
+                // Someone may be probing which addresses have accounts: recorded under the
+                // address's digest, never the address.
+                auditor
+                    .record(
+                        auditor
+                            .account_event(AuditActor::system(), action::ACCOUNT_CREATED, Outcome::Failure)
+                            .target(EMAIL_SHA256, email_digest(email.as_str()))
+                            .detail("an account with this email exists"),
+                    )
+                    .await;
                 return Err(GatewayError::AlreadyExists("an account with this email exists").into());
             }
             Err(InsertError::Db(e)) => return Err(GatewayError::from(e).into()),
         }
         tracing::info!(user_id = %user.id, "account created");
+        auditor
+            .record(
+                auditor
+                    .account_event(
+                        AuditActor::user(&user.id),
+                        action::ACCOUNT_CREATED,
+                        Outcome::Success,
+                    )
+                    .target("account", &user.id),
+            )
+            .await;
         let (response, _) = self.identity.open_session(user).await?;
         Ok(Response::new(response))
     }
@@ -375,6 +409,19 @@ impl account_api_server::AccountApi for AccountApi {
             .await
             .map_err(GatewayError::from)?;
         tracing::info!(user_id = %user.id, "account name changed");
+        let auditor = &self.identity.auditor;
+        auditor
+            .record(
+                auditor
+                    .account_event(
+                        AuditActor::user(&user.id),
+                        action::ACCOUNT_UPDATED,
+                        Outcome::Success,
+                    )
+                    .target("account", &user.id)
+                    .detail("name changed"),
+            )
+            .await;
         user.name = name.as_str().to_string();
         Ok(Response::new(account(&user)))
     }
@@ -387,16 +434,54 @@ impl account_api_server::AccountApi for AccountApi {
         let request = request.into_inner();
         let new_email = Email::parse(&request.new_email).map_err(GatewayError::from)?;
         let mut user = self.identity.current_user(&actor).await?;
-        self.identity.reverify(&user, request.current_password).await?;
+        let identity = &self.identity;
+        if let Err(error) = identity.reverify(&user, request.current_password).await {
+            let detail = match &error {
+                GatewayError::TooManyLogins { .. } => "too many failed password checks",
+                _ => "wrong current password",
+            };
+            identity
+                .audit_email_change(&user.id, Outcome::Failure, detail)
+                .await;
+            return Err(error.into());
+        }
+        // The same address again changes nothing: no record, no session ended.
         if new_email.as_str() != user.email {
-            match store::set_email(&self.identity.db, &user.id, new_email.as_str()).await {
+            match store::set_email(&identity.db, &user.id, new_email.as_str()).await {
                 Ok(()) => {}
                 Err(InsertError::Duplicate) => {
+                    identity
+                        .audit_email_change(
+                            &user.id,
+                            Outcome::Failure,
+                            "the new email belongs to another account",
+                        )
+                        .await;
                     return Err(GatewayError::AlreadyExists("an account with this email exists").into());
                 }
                 Err(InsertError::Db(e)) => return Err(GatewayError::from(e).into()),
             }
-            tracing::info!(user_id = %user.id, "account email changed");
+            // Whoever held another session signed in under the old address: like a password
+            // change, the change ends every session but the one that made it.
+            let revoked = store::revoke_other_sessions(
+                &identity.db,
+                &user.id,
+                &actor.session_id,
+                identity.clock.now_ms(),
+            )
+            .await
+            .map_err(GatewayError::from)?;
+            tracing::info!(user_id = %user.id, revoked_sessions = revoked, "account email changed");
+            identity
+                .audit_email_change(
+                    &user.id,
+                    Outcome::Success,
+                    &format!(
+                        "{revoked} other session(s) revoked, session {} kept",
+                        actor.session_id
+                    ),
+                )
+                .await;
         }
         user.email = new_email.as_str().to_string();
         Ok(Response::new(account(&user)))

@@ -1,5 +1,5 @@
-//! What the gateway itself records in the audit log: logins and failed logins, logouts, password
-//! changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes (in the workspace's
+//! What the gateway itself records in the audit log: sign-ups, logins and failed logins, logouts,
+//! name, email and password changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes (in the workspace's
 //! chain) and the auth layer's refusals.
 //!
 //! Recording is best effort: the action has already happened (or been refused) when its event is

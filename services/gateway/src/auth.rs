@@ -205,6 +205,24 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Whether `actor` may still do what this layer let it start: its session is still live
+    /// (UNAUTHENTICATED otherwise) and, for a workspace-scoped call, it is still a member of the
+    /// workspace (NOT_FOUND otherwise, as at the start). For calls that outlive the check at their
+    /// start, such as WatchInbox. Every role may read, so only the membership itself matters.
+    pub async fn still_allowed(&self, actor: &Actor) -> Result<(), GatewayError> {
+        if !store::session_is_live(&self.db, &actor.session_id, self.clock.now_ms()).await? {
+            return Err(GatewayError::Unauthenticated);
+        }
+        if let Some(membership) = &actor.membership
+            && store::find_membership(&self.db, membership.workspace.as_str(), &actor.user_id)
+                .await?
+                .is_none()
+        {
+            return Err(GatewayError::WorkspaceNotFound);
+        }
+        Ok(())
+    }
+
     /// The live session the `authorization` header names. Every way of failing (no header, not a
     /// bearer token, unknown, revoked, expired) is the same UNAUTHENTICATED.
     async fn session(&self, headers: &http::HeaderMap) -> Result<Actor, GatewayError> {

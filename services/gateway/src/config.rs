@@ -51,6 +51,10 @@ pub struct Config {
     /// How long an invitation token stays valid.
     #[serde(default = "default_invitation_ttl_hours")]
     pub invitation_ttl_hours: u64,
+    /// How often an open WatchInbox stream re-checks its caller's session and membership; a
+    /// logout, an expiry or a removal ends the stream at the next check. At least 1.
+    #[serde(default = "default_watch_recheck_secs")]
+    pub watch_recheck_secs: u64,
 }
 
 /// The window in which failed logins are counted.
@@ -67,6 +71,10 @@ impl Config {
 
     pub fn invitation_ttl(&self) -> Duration {
         Duration::from_secs(self.invitation_ttl_hours.saturating_mul(3600))
+    }
+
+    pub fn watch_recheck(&self) -> Duration {
+        Duration::from_secs(self.watch_recheck_secs.max(1))
     }
 }
 
@@ -90,6 +98,9 @@ fn default_mail_from() -> String {
 }
 fn default_invitation_ttl_hours() -> u64 {
     24 * 7
+}
+fn default_watch_recheck_secs() -> u64 {
+    5
 }
 fn default_login_max_failures_per_account() -> u32 {
     5
@@ -124,6 +135,7 @@ mod tests {
         assert!(!config.trust_forwarded_for);
         assert!(config.smtp_url.is_none());
         assert_eq!(config.invitation_ttl(), Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(config.watch_recheck(), Duration::from_secs(5));
     }
 
     #[test]
@@ -142,6 +154,7 @@ mod tests {
             ("SMTP_URL", "smtp://mailer:secret@relay:587?tls=required"),
             ("MAIL_FROM", "Acme <no-reply@acme.test>"),
             ("INVITATION_TTL_HOURS", "1"),
+            ("WATCH_RECHECK_SECS", "0"),
         ]);
         assert_eq!(config.listen_addr, "0.0.0.0:9000");
         assert_eq!(config.inbox_url, "http://inbox:9082");
@@ -167,5 +180,10 @@ mod tests {
         );
         assert_eq!(config.mail_from, "Acme <no-reply@acme.test>");
         assert_eq!(config.invitation_ttl(), Duration::from_secs(3600));
+        assert_eq!(
+            config.watch_recheck(),
+            Duration::from_secs(1),
+            "0 would re-check constantly"
+        );
     }
 }

@@ -10,16 +10,24 @@ use scifer_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{auth::Actor, inbox::InboxClient, watch::Watcher};
+use std::sync::Arc;
+
+use crate::{
+    auth::{Actor, Authenticator},
+    inbox::InboxClient,
+    watch::{Check, Watcher},
+};
 
 pub struct InboxApi {
     inbox: InboxClient,
     watcher: Watcher,
+    /// Re-checks a watcher's session and membership while its stream is open.
+    auth: Arc<Authenticator>,
 }
 
 impl InboxApi {
-    pub fn new(inbox: InboxClient, watcher: Watcher) -> Self {
-        Self { inbox, watcher }
+    pub fn new(inbox: InboxClient, watcher: Watcher, auth: Arc<Authenticator>) -> Self {
+        Self { inbox, watcher, auth }
     }
 }
 
@@ -54,7 +62,13 @@ impl inbox_api_server::InboxApi for InboxApi {
         request: Request<WatchInboxRequest>,
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
         let actor = Actor::of(&request)?;
-        let events = self.watcher.watch(&actor.membership()?.workspace).await?;
+        let workspace = actor.membership()?.workspace.clone();
+        let auth = self.auth.clone();
+        let check: Check = Box::new(move || {
+            let (auth, actor) = (auth.clone(), actor.clone());
+            Box::pin(async move { auth.still_allowed(&actor).await })
+        });
+        let events = self.watcher.watch(&workspace, check).await?;
         Ok(Response::new(
             events.map(|item| item.map_err(Status::from)).boxed(),
         ))

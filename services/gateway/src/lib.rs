@@ -12,7 +12,9 @@
 //!
 //! Reads are forwarded to the inbox service with the authenticated workspace in
 //! `x-scifer-workspace-id` and the actor (`user:<id>`) in `x-scifer-actor`; `WatchInbox` streams
-//! the workspace's `InboxEvent`s straight from the bus.
+//! the workspace's `InboxEvent`s straight from the bus, and re-checks the caller's session and
+//! membership while it is open: a logout, expiry or removal ends the stream with UNAUTHENTICATED or
+//! NOT_FOUND at the next check.
 //!
 //! Settings (environment, or `SCIFER_CONFIG_FILE`):
 //! - `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
@@ -25,12 +27,14 @@
 //!   window ends;
 //! - `TRUST_FORWARDED_FOR` (false): take the client address from the first `x-forwarded-for` hop;
 //!   set it only behind a proxy that overwrites that header;
+//! - `WATCH_RECHECK_SECS` (5, at least 1): how often an open WatchInbox re-checks its caller;
 //! - the common `NATS_URL`, `BUS_PREFIX`, `SHUTDOWN_GRACE_SECS`.
 //!
 //! The audit log lives in the gateway's database too (`scifer-audit`'s schema, in this migrator): a
 //! consumer of the AUDIT stream stores every service's audit events, hash-chained per workspace,
 //! and `AuditApi` (admins and owners) lists, exports and verifies a workspace's chain. The gateway
-//! records logins, failed logins, logouts and password changes in the global chain
+//! records sign-ups, logins, failed logins, logouts and name, email and password changes in the
+//! global chain
 //! (`scifer_audit::GLOBAL_WORKSPACE`), member changes in the workspace's chain, and every refusal
 //! of the auth layer (`access.denied`, outcome DENIED) in the workspace's chain, or the global one
 //! when the workspace does not exist.

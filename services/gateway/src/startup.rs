@@ -154,7 +154,7 @@ impl Application {
             db.clone(),
             audit_stop.clone(),
         ));
-        let watcher = Watcher::new(nats.clone(), bus, streams.clone(), active);
+        let watcher = Watcher::new(nats.clone(), bus, streams.clone(), active, config.watch_recheck());
         let identity = Arc::new(Identity {
             db: db.clone(),
             clock: clock.clone(),
@@ -181,9 +181,11 @@ impl Application {
         // to plain HTTP/1.1 such as /healthz. Health and reflection stay native-gRPC only. Every
         // gateway service sits behind the auth layer, inside gRPC-web so it sees gRPC framing.
         let routes = routes
-            .add_service(grpc_web(
-                auth.wrap(InboxApiServer::new(InboxApi::new(inbox, watcher))),
-            ))
+            .add_service(grpc_web(auth.wrap(InboxApiServer::new(InboxApi::new(
+                inbox,
+                watcher,
+                auth.clone(),
+            )))))
             .add_service(grpc_web(
                 auth.wrap(AccountApiServer::new(AccountApi::new(identity.clone()))),
             ))

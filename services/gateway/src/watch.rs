@@ -6,6 +6,12 @@
 //! client that missed events would show a wrong inbox without knowing; one that gets the error
 //! knows to reload and watch again. The subscription is dropped at that moment, so a stuck client
 //! holds at most the buffer plus the error.
+//!
+//! Revocation: the auth layer checks the caller once, when the call starts, but a watch can stay
+//! open for hours. The forwarder re-runs a [`Recheck`] (session still live, still a member) every
+//! `WATCH_RECHECK_SECS`; when it fails, the subscription is dropped at once and the stream ends
+//! with the check's error (UNAUTHENTICATED or NOT_FOUND), so nothing published afterwards reaches
+//! that watcher. A failure to run the check (database down) ends the stream too: fail closed.
 
 use std::sync::{
     Arc,
@@ -13,7 +19,7 @@ use std::sync::{
 };
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, future::BoxFuture};
 use prost::Message as _;
 use scifer_events::Bus;
 use scifer_plumbing::CancellationToken;
@@ -37,6 +43,15 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type EventStream = ReceiverStream<Result<InboxEvent, GatewayError>>;
 
+/// Whether the watcher may still watch: Ok, or the error its stream ends with.
+pub type Check = Box<dyn FnMut() -> BoxFuture<'static, Result<(), GatewayError>> + Send>;
+
+/// A [`Check`] and how often to run it while the stream is open.
+pub struct Recheck {
+    pub every: Duration,
+    pub check: Check,
+}
+
 /// Opens watch streams; ends all of them when `shutdown` is cancelled, so graceful shutdown does not
 /// wait on streams that would otherwise never end.
 #[derive(Clone)]
@@ -45,6 +60,7 @@ pub struct Watcher {
     bus: Bus,
     shutdown: CancellationToken,
     active: ActiveWatches,
+    recheck_every: Duration,
 }
 
 /// How many watch streams are open.
@@ -77,18 +93,21 @@ impl Watcher {
         bus: Bus,
         shutdown: CancellationToken,
         active: ActiveWatches,
+        recheck_every: Duration,
     ) -> Self {
         Self {
             nats,
             bus,
             shutdown,
             active,
+            recheck_every,
         }
     }
 
     /// Subscribes to the workspace's inbox events. Returns once the server has registered the
     /// subscription, so every event published after the caller sees the stream open is delivered.
-    pub async fn watch(&self, workspace: &WorkspaceId) -> Result<EventStream, GatewayError> {
+    /// `check` runs every `WATCH_RECHECK_SECS` while the stream is open; its first failure ends it.
+    pub async fn watch(&self, workspace: &WorkspaceId, check: Check) -> Result<EventStream, GatewayError> {
         if self.shutdown.is_cancelled() {
             return Err(GatewayError::ShuttingDown);
         }
@@ -112,24 +131,42 @@ impl Watcher {
         let guard = self.active.enter();
         let span = tracing::info_span!("watch_inbox", workspace = %workspace);
         tokio::spawn(
-            forward(subscriber, workspace.clone(), tx, self.shutdown.clone(), guard).instrument(span),
+            forward(
+                subscriber,
+                workspace.clone(),
+                tx,
+                self.shutdown.clone(),
+                Recheck {
+                    every: self.recheck_every,
+                    check,
+                },
+                guard,
+            )
+            .instrument(span),
         );
         Ok(ReceiverStream::new(rx))
     }
 }
 
 /// Moves events from `messages` to `tx` until the watcher goes away (`tx` closed), the gateway shuts
-/// down, the subscription ends or the watcher falls behind. Dropping `messages` unsubscribes.
+/// down, the subscription ends, the watcher falls behind or `recheck` fails. Dropping `messages`
+/// unsubscribes.
 async fn forward<S>(
     mut messages: S,
     workspace: WorkspaceId,
     tx: mpsc::Sender<Result<InboxEvent, GatewayError>>,
     shutdown: CancellationToken,
+    mut recheck: Recheck,
     _active: ActiveGuard,
 ) where
     S: Stream<Item = async_nats::Message> + Unpin,
 {
     tracing::debug!("watch stream opened");
+    // The first check is one period after the auth layer's; a slow check delays the next one
+    // rather than queueing ticks behind it.
+    let every = recheck.every.max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let message = tokio::select! {
             () = tx.closed() => {
@@ -140,6 +177,24 @@ async fn forward<S>(
                 // Best effort: a watcher whose buffer is full still sees its stream end.
                 let _ = tx.try_send(Err(GatewayError::ShuttingDown));
                 return;
+            }
+            _ = ticks.tick() => {
+                let outcome = tokio::select! {
+                    outcome = (recheck.check)() => outcome,
+                    () = tx.closed() => return,
+                    () = shutdown.cancelled() => {
+                        let _ = tx.try_send(Err(GatewayError::ShuttingDown));
+                        return;
+                    }
+                };
+                if let Err(error) = outcome {
+                    // Unsubscribe before anything else: nothing published from now on is read.
+                    drop(messages);
+                    tracing::info!(error = %error, "watch ended: the caller may no longer watch");
+                    end_with(&tx, error, &shutdown).await;
+                    return;
+                }
+                continue;
             }
             message = messages.next() => message,
         };
@@ -155,16 +210,24 @@ async fn forward<S>(
             Err(TrySendError::Closed(_)) => return,
             Err(TrySendError::Full(_)) => {
                 drop(messages);
-                // Waits for room for the error only while the watcher is still there and the
-                // gateway is not stopping; nothing else is buffered meanwhile.
-                tokio::select! {
-                    _ = tx.send(Err(GatewayError::WatchOverflow(WATCH_BUFFER))) => {}
-                    () = tx.closed() => {}
-                    () = shutdown.cancelled() => {}
-                }
+                end_with(&tx, GatewayError::WatchOverflow(WATCH_BUFFER), &shutdown).await;
                 return;
             }
         }
+    }
+}
+
+/// Sends the error that ends the stream after what is already buffered. Waits for room only while
+/// the watcher is still there and the gateway is not stopping; nothing else is buffered meanwhile.
+async fn end_with(
+    tx: &mpsc::Sender<Result<InboxEvent, GatewayError>>,
+    error: GatewayError,
+    shutdown: &CancellationToken,
+) {
+    tokio::select! {
+        _ = tx.send(Err(error)) => {}
+        () = tx.closed() => {}
+        () = shutdown.cancelled() => {}
     }
 }
 
@@ -251,6 +314,14 @@ mod tests {
         WorkspaceId::parse("ws1").unwrap()
     }
 
+    /// A check that always passes, rarely run.
+    fn allowed() -> Recheck {
+        Recheck {
+            every: Duration::from_secs(3600),
+            check: Box::new(|| Box::pin(async { Ok(()) })),
+        }
+    }
+
     /// Messages followed by a subscription that stays open, as a live one does.
     fn open(messages: Vec<async_nats::Message>) -> impl Stream<Item = async_nats::Message> + Unpin {
         stream::iter(messages).chain(stream::pending())
@@ -274,7 +345,14 @@ mod tests {
             message("ws1", "mine"),
         ]);
         let active = ActiveWatches::default();
-        tokio::spawn(forward(input, ws(), tx, CancellationToken::new(), active.enter()));
+        tokio::spawn(forward(
+            input,
+            ws(),
+            tx,
+            CancellationToken::new(),
+            allowed(),
+            active.enter(),
+        ));
         assert_eq!(next(&mut rx).await.unwrap().event_id, "mine");
     }
 
@@ -291,7 +369,14 @@ mod tests {
             dropped: unsubscribed.clone(),
         };
         let active = ActiveWatches::default();
-        let task = tokio::spawn(forward(input, ws(), tx, CancellationToken::new(), active.enter()));
+        let task = tokio::spawn(forward(
+            input,
+            ws(),
+            tx,
+            CancellationToken::new(),
+            allowed(),
+            active.enter(),
+        ));
         // Nobody reads until the forwarder has found the buffer full and dropped the subscription;
         // reading earlier would make room and hide the overflow.
         tokio::time::timeout(Duration::from_secs(5), async {
@@ -316,7 +401,14 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(8);
         let shutdown = CancellationToken::new();
         let active = ActiveWatches::default();
-        let task = tokio::spawn(forward(open(vec![]), ws(), tx, shutdown.clone(), active.enter()));
+        let task = tokio::spawn(forward(
+            open(vec![]),
+            ws(),
+            tx,
+            shutdown.clone(),
+            allowed(),
+            active.enter(),
+        ));
         shutdown.cancel();
         assert!(matches!(next(&mut rx).await, Err(GatewayError::ShuttingDown)));
         assert!(rx.recv().await.is_none());
@@ -333,6 +425,7 @@ mod tests {
             ws(),
             tx,
             CancellationToken::new(),
+            allowed(),
             active.enter(),
         ));
         drop(rx);
@@ -340,6 +433,49 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(active.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_recheck_unsubscribes_and_ends_the_stream_with_its_error() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let unsubscribed = Arc::new(AtomicBool::new(false));
+        let (events, input) = mpsc::unbounded_channel();
+        let input = Tracked {
+            inner: tokio_stream::wrappers::UnboundedReceiverStream::new(input),
+            dropped: unsubscribed.clone(),
+        };
+        let revoked = Arc::new(AtomicBool::new(false));
+        let check_revoked = revoked.clone();
+        let recheck = Recheck {
+            every: Duration::from_millis(10),
+            check: Box::new(move || {
+                let revoked = check_revoked.load(Ordering::SeqCst);
+                Box::pin(async move {
+                    if revoked {
+                        Err(GatewayError::Unauthenticated)
+                    } else {
+                        Ok(())
+                    }
+                })
+            }),
+        };
+        let active = ActiveWatches::default();
+        let task = tokio::spawn(forward(
+            input,
+            ws(),
+            tx,
+            CancellationToken::new(),
+            recheck,
+            active.enter(),
+        ));
+        events.send(message("ws1", "before")).unwrap();
+        assert_eq!(next(&mut rx).await.unwrap().event_id, "before");
+        revoked.store(true, Ordering::SeqCst);
+        assert!(matches!(next(&mut rx).await, Err(GatewayError::Unauthenticated)));
+        assert!(unsubscribed.load(Ordering::SeqCst));
+        assert!(rx.recv().await.is_none(), "the stream must end after the error");
+        task.await.unwrap();
         assert_eq!(active.get(), 0);
     }
 }

@@ -112,6 +112,17 @@ pub async fn find_live_session(
         .await
 }
 
+/// Whether the session with id `id` is neither revoked nor expired at `now_ms`.
+pub async fn session_is_live(db: &impl ConnectionTrait, id: &str, now_ms: i64) -> Result<bool, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::RevokedAtMs.is_null())
+        .filter(session::Column::ExpiresAtMs.gt(now_ms))
+        .one(db)
+        .await
+        .map(|found| found.is_some())
+}
+
 pub async fn touch_session(db: &impl ConnectionTrait, id: &str, now_ms: i64) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::LastSeenAtMs, Expr::value(now_ms))

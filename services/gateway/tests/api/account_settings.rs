@@ -1,5 +1,6 @@
 //! Account settings: the display name, and the login email after the password is re-checked
-//! (under the same failure limit as login and password change).
+//! (under the same failure limit as login and password change), which ends the account's other
+//! sessions.
 
 use scifer_proto::gateway::v1::{ChangeEmailRequest, GetAccountRequest, LoginRequest, UpdateAccountRequest};
 use tonic::Code;
@@ -115,4 +116,49 @@ async fn a_wrong_password_is_refused_and_counts_toward_the_account_limit() {
         .unwrap()
         .into_inner();
     assert_eq!(read.email, ana.email);
+}
+
+#[tokio::test]
+async fn an_email_change_revokes_the_other_sessions_and_keeps_the_callers() {
+    let app = spawn_app().await;
+    let ana = app.sign_up("ana").await;
+    let other = app.login(&ana).await;
+    app.accounts(Some(&ana.token))
+        .change_email(ChangeEmailRequest {
+            new_email: "ana.moved@example.test".into(),
+            current_password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let revoked = app
+        .accounts(Some(&other))
+        .get_account(GetAccountRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(revoked.code(), Code::Unauthenticated, "{revoked:?}");
+    let kept = app
+        .accounts(Some(&ana.token))
+        .get_account(GetAccountRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.email, "ana.moved@example.test");
+}
+
+#[tokio::test]
+async fn the_same_email_again_changes_nothing_and_revokes_nothing() {
+    let app = spawn_app().await;
+    let ana = app.sign_up("ana").await;
+    let other = app.login(&ana).await;
+    app.accounts(Some(&ana.token))
+        .change_email(ChangeEmailRequest {
+            new_email: ana.email.to_uppercase(),
+            current_password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    app.accounts(Some(&other))
+        .get_account(GetAccountRequest {})
+        .await
+        .unwrap();
 }

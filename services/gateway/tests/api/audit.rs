@@ -1,4 +1,5 @@
-//! The audit log: each audited gateway action leaves exactly one record with the right actor,
+//! The audit log: each audited gateway action (account actions included: sign-up, name and email
+//! change, refused sign-ups and email changes) leaves exactly one record with the right actor,
 //! action, target and outcome, in the right chain; AuditApi lists, filters, pages, exports and
 //! verifies a workspace's chain, and finds a record altered in the database.
 //!
@@ -13,9 +14,9 @@ use scifer_audit::{
 use scifer_proto::{
     events::v1::{ActorKind, audit_event::Outcome},
     gateway::v1::{
-        AddMemberRequest, AuditFilter, ChangePasswordRequest, ChangeRoleRequest, ExportAuditLogRequest,
-        ListAuditRecordsRequest, ListMembersRequest, LoginRequest, LogoutRequest, RemoveMemberRequest, Role,
-        VerifyAuditChainRequest,
+        AddMemberRequest, AuditFilter, ChangeEmailRequest, ChangePasswordRequest, ChangeRoleRequest,
+        ExportAuditLogRequest, ListAuditRecordsRequest, ListMembersRequest, LoginRequest, LogoutRequest,
+        RemoveMemberRequest, Role, SignUpRequest, UpdateAccountRequest, VerifyAuditChainRequest,
     },
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -137,13 +138,47 @@ async fn account_actions_leave_one_record_each_in_the_global_chain() {
         })
         .await
         .unwrap();
+    app.accounts(Some(&alice.token))
+        .update_account(UpdateAccountRequest {
+            name: "Alice Liddell".into(),
+        })
+        .await
+        .unwrap();
+    let new_email = "Alice.Renamed@Example.test";
+    let change_email = |password: &str| ChangeEmailRequest {
+        new_email: new_email.into(),
+        current_password: password.into(),
+    };
+    let wrong = app
+        .accounts(Some(&alice.token))
+        .change_email(change_email(PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument, "the old password: {wrong:?}");
+    app.accounts(Some(&alice.token))
+        .change_email(change_email(new_password))
+        .await
+        .unwrap();
+    // Someone tries to sign up with the address alice now has.
+    let taken = app
+        .accounts(None)
+        .sign_up(SignUpRequest {
+            email: new_email.to_uppercase(),
+            password: PASSWORD.into(),
+            name: "Mallory".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists);
 
-    let records = wait_for_records(&db, GLOBAL_WORKSPACE, 5).await;
+    let records = wait_for_records(&db, GLOBAL_WORKSPACE, 10).await;
     let user = ("user", alice.user_id.as_str());
-    let login_session = records[0].target_id.clone();
+    let account = ("account", alice.user_id.as_str());
+    let login_session = records[1].target_id.clone();
     assert!(!login_session.is_empty());
     let digest = sha256_hex("nobody-here@example.test");
     let expected = vec![
+        expect(user, "account.created", account, "success", ""),
         expect(user, "auth.login", ("session", &login_session), "success", ""),
         expect(
             user,
@@ -173,16 +208,45 @@ async fn account_actions_leave_one_record_each_in_the_global_chain() {
             "account".into(),
             alice.user_id.clone(),
             "success".into(),
-            records[4].detail.clone(),
+            records[5].detail.clone(),
+        ),
+        expect(user, "account.updated", account, "success", "name changed"),
+        expect(
+            user,
+            "account.email_changed",
+            account,
+            "failure",
+            "wrong current password",
+        ),
+        (
+            "user".into(),
+            alice.user_id.clone(),
+            "account.email_changed".into(),
+            "account".into(),
+            alice.user_id.clone(),
+            "success".into(),
+            records[8].detail.clone(),
+        ),
+        expect(
+            ("system", ""),
+            "account.created",
+            ("email_sha256", &sha256_hex("alice.renamed@example.test")),
+            "failure",
+            "an account with this email exists",
         ),
     ];
     assert_eq!(records.iter().map(row).collect::<Vec<_>>(), expected);
     assert!(
-        records[4]
+        records[5]
             .detail
             .starts_with("password changed; 0 other session(s) revoked"),
         "{}",
-        records[4].detail
+        records[5].detail
+    );
+    assert!(
+        records[8].detail.starts_with("0 other session(s) revoked"),
+        "{}",
+        records[8].detail
     );
     assert!(records.iter().all(|r| r.service == "gateway"));
     assert_no_secret(
@@ -195,6 +259,10 @@ async fn account_actions_leave_one_record_each_in_the_global_chain() {
             &session,
             "nobody-here",
             "Nobody-Here",
+            &alice.email,
+            "alice.renamed",
+            "Alice.Renamed",
+            "ALICE.RENAMED",
         ],
     );
 }
@@ -289,16 +357,31 @@ async fn member_changes_and_refusals_leave_one_record_each_in_the_workspace_chai
             expect(by_owner, "member.removed", target, "success", "was admin"),
         ]
     );
-    let global = wait_for_records(&db, GLOBAL_WORKSPACE, 1).await;
+    // The three sign-ups first, then the refusal.
+    let global = wait_for_records(&db, GLOBAL_WORKSPACE, 4).await;
+    let created = |user: &User| {
+        expect(
+            ("user", &user.user_id),
+            "account.created",
+            ("account", &user.user_id),
+            "success",
+            "",
+        )
+    };
     assert_eq!(
         global.iter().map(row).collect::<Vec<_>>(),
-        vec![expect(
-            ("user", &outsider.user_id),
-            "access.denied",
-            ("rpc", "/scifer.gateway.v1.WorkspaceApi/ListMembers"),
-            "denied",
-            "no workspace no-such-workspace",
-        )]
+        vec![
+            created(&owner),
+            created(&outsider),
+            created(&member),
+            expect(
+                ("user", &outsider.user_id),
+                "access.denied",
+                ("rpc", "/scifer.gateway.v1.WorkspaceApi/ListMembers"),
+                "denied",
+                "no workspace no-such-workspace",
+            )
+        ]
     );
     // The prober's own workspace records nothing about the attempt, and no chain was started for
     // the made-up id.

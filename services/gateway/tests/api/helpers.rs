@@ -109,6 +109,8 @@ pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> Te
         // period running out.
         ("SHUTDOWN_GRACE_SECS", "60".to_string()),
         ("DATABASE_URL", db.url().to_string()),
+        // The smallest re-check period, so that revocation tests end open watches quickly.
+        ("WATCH_RECHECK_SECS", "1".to_string()),
     ];
     let vars = vars
         .into_iter()

@@ -1,10 +1,16 @@
 //! WatchInbox over gRPC-web: the workspace's inbox events from the moment of the call, nothing of
-//! other workspaces, and the subscription ends with the client.
+//! other workspaces, and the subscription ends with the client, or with the caller's right to watch
+//! (logout, expiry, removal from the workspace; the test gateway re-checks every second).
 
-use scifer_proto::gateway::v1::WatchInboxRequest;
-use tonic::Code;
+use std::time::Duration;
 
-use crate::helpers::{PATIENCE, spawn_app};
+use scifer_proto::{
+    events::v1::InboxEvent,
+    gateway::v1::{LogoutRequest, RemoveMemberRequest, Role, WatchInboxRequest},
+};
+use tonic::{Code, Status, Streaming};
+
+use crate::helpers::{PATIENCE, TestApp, spawn_app};
 
 fn watch(workspace: &str) -> WatchInboxRequest {
     WatchInboxRequest {
@@ -72,4 +78,108 @@ async fn the_subscription_ends_when_the_client_goes_away() {
     scifer_test_support::wait_until(PATIENCE, || async { app.active_watches.get() == 0 })
         .await
         .expect("the watch outlived its client");
+}
+
+/// The next item of `stream`: an event, the error that ended it, or None once it has ended.
+async fn next(stream: &mut Streaming<InboxEvent>) -> Result<Option<InboxEvent>, Status> {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("the stream neither delivered nor ended in time")
+}
+
+/// Reads `stream` until it fails, skipping events published before the revocation was noticed,
+/// and returns the status; then checks that an event published afterwards never arrives and the
+/// subscription is gone.
+async fn assert_ends_with(app: &TestApp, workspace: &str, stream: &mut Streaming<InboxEvent>, code: Code) {
+    let status = loop {
+        match next(stream).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), code, "{status:?}");
+    app.publish_inbox_event(workspace, "after-the-end").await;
+    assert!(
+        matches!(next(stream).await, Ok(None)),
+        "nothing may follow the error"
+    );
+    scifer_test_support::wait_until(PATIENCE, || async { app.active_watches.get() == 0 })
+        .await
+        .expect("the subscription outlived the revocation");
+}
+
+async fn open_watch(app: &TestApp, token: &str, workspace: &str) -> Streaming<InboxEvent> {
+    let mut stream = app
+        .inbox_client(Some(token))
+        .watch_inbox(watch(workspace))
+        .await
+        .unwrap()
+        .into_inner();
+    // Live before the revocation: the end below is the re-check's doing.
+    app.publish_inbox_event(workspace, "live").await;
+    let event = next(&mut stream).await.unwrap().expect("stream ended");
+    assert_eq!(event.event_id, "live");
+    stream
+}
+
+#[tokio::test]
+async fn logout_ends_the_open_watch_with_unauthenticated() {
+    let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
+    let mut stream = open_watch(&app, &owner.token, &ws).await;
+    app.accounts(Some(&owner.token))
+        .logout(LogoutRequest {})
+        .await
+        .unwrap();
+    assert_ends_with(&app, &ws, &mut stream, Code::Unauthenticated).await;
+}
+
+#[tokio::test]
+async fn an_expired_session_ends_the_open_watch_with_unauthenticated() {
+    let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
+    let mut stream = open_watch(&app, &owner.token, &ws).await;
+    // Past the default 14-day session lifetime.
+    app.clock.advance(Duration::from_secs(15 * 24 * 3600));
+    assert_ends_with(&app, &ws, &mut stream, Code::Unauthenticated).await;
+}
+
+#[tokio::test]
+async fn removing_the_member_ends_their_watch_with_not_found_and_no_one_elses() {
+    let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
+    let member = app.sign_up("member").await;
+    app.add_member(&owner, &ws, &member, Role::Viewer).await;
+    let mut theirs = open_watch(&app, &member.token, &ws).await;
+    let mut owners = open_watch(&app, &owner.token, &ws).await;
+    app.workspaces(Some(&owner.token))
+        .remove_member(RemoveMemberRequest {
+            workspace_id: ws.clone(),
+            user_id: member.user_id.clone(),
+        })
+        .await
+        .unwrap();
+    let status = loop {
+        match next(&mut theirs).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    app.publish_inbox_event(&ws, "after-the-end").await;
+    assert!(
+        matches!(next(&mut theirs).await, Ok(None)),
+        "nothing may follow the error"
+    );
+    // The owner still watches, and gets what the removed member no longer does.
+    let event = next(&mut owners)
+        .await
+        .unwrap()
+        .expect("the owner's stream ended");
+    assert_eq!(event.event_id, "after-the-end");
+    scifer_test_support::wait_until(PATIENCE, || async { app.active_watches.get() == 1 })
+        .await
+        .expect("the removed member's subscription outlived the removal");
 }
