@@ -67,6 +67,25 @@ fn redact(url: &str, message: &str) -> String {
     message.replace(url, "<database url>")
 }
 
+/// Drops `tables` if they exist, in the order given (children before parents): the body of a
+/// migration's `down`.
+pub async fn drop_tables(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    tables: impl IntoIterator<Item = sea_orm::sea_query::DynIden>,
+) -> Result<(), sea_orm::DbErr> {
+    for table in tables {
+        manager
+            .drop_table(
+                sea_orm::sea_query::Table::drop()
+                    .table(table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,12 +130,11 @@ impl MigrationTrait for CreateAuditRecords {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [AuditHeads::Table.into_iden(), AuditRecords::Table.into_iden()] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        scifer_db::drop_tables(
+            manager,
+            [AuditHeads::Table.into_iden(), AuditRecords::Table.into_iden()],
+        )
+        .await
     }
 }
 

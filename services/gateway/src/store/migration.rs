@@ -176,18 +176,17 @@ impl MigrationTrait for CreateIdentityTables {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            LoginFailures::Table.into_iden(),
-            Memberships::Table.into_iden(),
-            Workspaces::Table.into_iden(),
-            Sessions::Table.into_iden(),
-            Users::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        scifer_db::drop_tables(
+            manager,
+            [
+                LoginFailures::Table.into_iden(),
+                Memberships::Table.into_iden(),
+                Workspaces::Table.into_iden(),
+                Sessions::Table.into_iden(),
+                Users::Table.into_iden(),
+            ],
+        )
+        .await
     }
 }
 

@@ -328,20 +328,19 @@ impl MigrationTrait for CreateTables {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            DeferredUpdates::Table.into_iden(),
-            PendingEvents::Table.into_iden(),
-            AppliedEvents::Table.into_iden(),
-            Messages::Table.into_iden(),
-            Conversations::Table.into_iden(),
-            Contacts::Table.into_iden(),
-            Channels::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        scifer_db::drop_tables(
+            manager,
+            [
+                DeferredUpdates::Table.into_iden(),
+                PendingEvents::Table.into_iden(),
+                AppliedEvents::Table.into_iden(),
+                Messages::Table.into_iden(),
+                Conversations::Table.into_iden(),
+                Contacts::Table.into_iden(),
+                Channels::Table.into_iden(),
+            ],
+        )
+        .await
     }
 }
 
