@@ -6,7 +6,8 @@ use std::{future::IntoFuture, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Serves HTTP/1.1 and h2c (native gRPC) on `listener`. Returns once the token is cancelled and
+/// Serves HTTP/1.1 and h2c (native gRPC) on `listener`, with each request's peer address in its
+/// extensions. Returns once the token is cancelled and
 /// in-flight requests finished, or the grace period ran out.
 pub async fn serve(
     listener: TcpListener,
@@ -16,9 +17,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let stopping = shutdown.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
+    // Each request carries its peer address (`ConnectInfo<SocketAddr>`), e.g. for limits per client.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stopping.cancelled().await })
+    .into_future();
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => result,

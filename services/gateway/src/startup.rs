@@ -1,4 +1,4 @@
-use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use ring::rand::SystemRandom;
 use scifer_audit::AuditEmitter;
@@ -202,7 +202,7 @@ impl Application {
 
         tracing::info!(%addr, "gateway listening");
         let grace = config.common.shutdown_grace();
-        let served = serve_with_peer_addr(listener, app, shutdown, grace).await;
+        let served = serve::serve(listener, app, shutdown, grace).await;
         // Also when serving failed, so no forwarding task outlives the application.
         streams.cancel();
         // The consumer commits and acknowledges the batch in hand before it returns.
@@ -212,29 +212,6 @@ impl Application {
         }
         served?;
         Ok(())
-    }
-}
-
-/// `scifer_plumbing::serve::serve`, but with each request's peer address in its extensions
-/// (`ConnectInfo<SocketAddr>`): the login limit per client address needs it.
-async fn serve_with_peer_addr(
-    listener: TcpListener,
-    app: axum::Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    let stopping = shutdown.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { stopping.cancelled().await })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(%addr, "grace period over; dropping connections still open");
-            Ok(())
-        }
     }
 }
 
