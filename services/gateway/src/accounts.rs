@@ -225,12 +225,10 @@ impl account_api_server::AccountApi for AccountApi {
                 // Someone may be probing which addresses have accounts: recorded under the
                 // address's digest, never the address.
                 auditor
-                    .record(
-                        auditor
-                            .account_event(AuditActor::system(), action::ACCOUNT_CREATED, Outcome::Failure)
-                            .target(EMAIL_SHA256, email_digest(email.as_str()))
-                            .detail("an account with this email exists"),
-                    )
+                    .account(AuditActor::system(), action::ACCOUNT_CREATED, Outcome::Failure)
+                    .target(EMAIL_SHA256, email_digest(email.as_str()))
+                    .detail("an account with this email exists")
+                    .record()
                     .await;
                 return Err(GatewayError::AlreadyExists("an account with this email exists").into());
             }
@@ -238,15 +236,13 @@ impl account_api_server::AccountApi for AccountApi {
         }
         tracing::info!(user_id = %user.id, "account created");
         auditor
-            .record(
-                auditor
-                    .account_event(
-                        AuditActor::user(&user.id),
-                        action::ACCOUNT_CREATED,
-                        Outcome::Success,
-                    )
-                    .target("account", &user.id),
+            .account(
+                AuditActor::user(&user.id),
+                action::ACCOUNT_CREATED,
+                Outcome::Success,
             )
+            .target("account", &user.id)
+            .record()
             .await;
         let (response, _) = self.identity.open_session(user).await?;
         Ok(Response::new(response))
@@ -312,11 +308,9 @@ impl account_api_server::AccountApi for AccountApi {
         let (response, session_id) = self.identity.open_session(user).await?;
         let auditor = &self.identity.auditor;
         auditor
-            .record(
-                auditor
-                    .account_event(AuditActor::user(&user_id), action::AUTH_LOGIN, Outcome::Success)
-                    .target("session", session_id),
-            )
+            .account(AuditActor::user(&user_id), action::AUTH_LOGIN, Outcome::Success)
+            .target("session", session_id)
+            .record()
             .await;
         Ok(Response::new(response))
     }
@@ -329,16 +323,14 @@ impl account_api_server::AccountApi for AccountApi {
         tracing::info!(user_id = %actor.user_id, session_id = %actor.session_id, "logged out");
         let auditor = &self.identity.auditor;
         auditor
-            .record(
-                auditor
-                    .account_event(
-                        AuditActor::user(&actor.user_id),
-                        action::AUTH_SESSION_REVOKED,
-                        Outcome::Success,
-                    )
-                    .target("session", &actor.session_id)
-                    .detail("logout"),
+            .account(
+                AuditActor::user(&actor.user_id),
+                action::AUTH_SESSION_REVOKED,
+                Outcome::Success,
             )
+            .target("session", &actor.session_id)
+            .detail("logout")
+            .record()
             .await;
         Ok(Response::new(LogoutResponse {}))
     }
@@ -381,19 +373,17 @@ impl account_api_server::AccountApi for AccountApi {
         // ended are what an investigator needs.
         let auditor = &self.identity.auditor;
         auditor
-            .record(
-                auditor
-                    .account_event(
-                        AuditActor::user(&user.id),
-                        action::AUTH_SESSION_REVOKED,
-                        Outcome::Success,
-                    )
-                    .target("account", &user.id)
-                    .detail(format!(
-                        "password changed; {revoked} other session(s) revoked, session {} kept",
-                        actor.session_id
-                    )),
+            .account(
+                AuditActor::user(&user.id),
+                action::AUTH_SESSION_REVOKED,
+                Outcome::Success,
             )
+            .target("account", &user.id)
+            .detail(format!(
+                "password changed; {revoked} other session(s) revoked, session {} kept",
+                actor.session_id
+            ))
+            .record()
             .await;
         Ok(Response::new(ChangePasswordResponse {}))
     }
@@ -411,16 +401,14 @@ impl account_api_server::AccountApi for AccountApi {
         tracing::info!(user_id = %user.id, "account name changed");
         let auditor = &self.identity.auditor;
         auditor
-            .record(
-                auditor
-                    .account_event(
-                        AuditActor::user(&user.id),
-                        action::ACCOUNT_UPDATED,
-                        Outcome::Success,
-                    )
-                    .target("account", &user.id)
-                    .detail("name changed"),
+            .account(
+                AuditActor::user(&user.id),
+                action::ACCOUNT_UPDATED,
+                Outcome::Success,
             )
+            .target("account", &user.id)
+            .detail("name changed")
+            .record()
             .await;
         user.name = name.as_str().to_string();
         Ok(Response::new(account(&user)))

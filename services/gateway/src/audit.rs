@@ -36,11 +36,45 @@ impl Auditor {
         Audit::new(&self.global, actor, action, outcome)
     }
 
+    /// An account-level event (global chain) to fill in and `.record()`.
+    pub fn account(&self, actor: Actor, action: &str, outcome: Outcome) -> AccountEvent<'_> {
+        AccountEvent {
+            auditor: self,
+            audit: self.account_event(actor, action, outcome),
+        }
+    }
+
     /// Publishes `audit` and waits for the bus to store it; failures are logged, not returned.
     pub async fn record(&self, audit: Audit) {
         if let Err(error) = self.emitter.emit(audit).await {
             tracing::error!(error = %scifer_plumbing::error_chain(&error), "an audit event was not recorded");
         }
+    }
+}
+
+/// An account-level audit event being built; [`AccountEvent::record`] publishes it.
+pub struct AccountEvent<'a> {
+    auditor: &'a Auditor,
+    audit: Audit,
+}
+
+impl AccountEvent<'_> {
+    pub fn target(self, kind: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            audit: self.audit.target(kind, id),
+            ..self
+        }
+    }
+
+    pub fn detail(self, detail: impl Into<String>) -> Self {
+        Self {
+            audit: self.audit.detail(detail),
+            ..self
+        }
+    }
+
+    pub async fn record(self) {
+        self.auditor.record(self.audit).await;
     }
 }
 
