@@ -26,6 +26,13 @@ pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
 pub const MEMBER_REMOVED: &str = "member.removed";
 pub const CHANNEL_CONNECTED: &str = "channel.connected";
 pub const CHANNEL_DISCONNECTED: &str = "channel.disconnected";
+/// Meta refused a channel's token (code 190, a lost permission): the channel waits for an admin
+/// to reconnect it (actor: system; detail: the machine-readable reason).
+pub const CHANNEL_NEEDS_REAUTH: &str = "channel.needs_reauth";
+/// The health check found the app's webhook subscription gone and subscribed again.
+pub const CHANNEL_RESUBSCRIBED: &str = "channel.resubscribed";
+/// A workspace's data key was rotated (a new version; tokens are re-sealed in the background).
+pub const KEYS_ROTATED: &str = "keys.rotated";
 /// A service used a stored channel token (target: the channel; never the token).
 pub const TOKEN_USED: &str = "token.used";
 pub const MESSAGE_SENT: &str = "message.sent";
@@ -50,6 +57,9 @@ pub const ALL: &[&str] = &[
     MEMBER_REMOVED,
     CHANNEL_CONNECTED,
     CHANNEL_DISCONNECTED,
+    CHANNEL_NEEDS_REAUTH,
+    CHANNEL_RESUBSCRIBED,
+    KEYS_ROTATED,
     TOKEN_USED,
     MESSAGE_SENT,
     POST_APPROVED,

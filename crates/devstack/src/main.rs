@@ -325,6 +325,8 @@ async fn seed_demo_channels(nats_url: &str, prefix: &str, workspace: &str) -> Re
     let now = std::time::SystemTime::now();
     for (channel_id, kind, account_id, name) in channels {
         let event = ChannelEvent {
+            state_reason: String::new(),
+            parent_account_id: String::new(),
             event_id: format!("{workspace}-{channel_id}:v1"),
             workspace_id: workspace.into(),
             channel_id: format!("{workspace}-{channel_id}"),

@@ -16,6 +16,8 @@ async fn an_event_published_twice_with_one_id_is_stored_once_with_its_id_and_typ
     let publisher = Publisher::new(js);
 
     let event = ChannelEvent {
+        state_reason: String::new(),
+        parent_account_id: String::new(),
         event_id: "ch-1:v1".into(),
         channel_id: "ch-1".into(),
         ..Default::default()

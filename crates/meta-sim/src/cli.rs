@@ -1,29 +1,41 @@
 //! Command-line parsing for the `scifer-meta-sim` binary (hand-written: no clap in the
-//! workspace, and the surface is three subcommands).
+//! workspace, and the surface is four subcommands).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
-use crate::demo::{DEMO_CUSTOMERS, PokeKind};
+use crate::demo::{DEMO_APP_ID, DEMO_CUSTOMERS, PokeKind};
 use crate::secret::AppSecret;
 use crate::webhooks::{Encoding, SendMode};
 
 /// Env var holding the app secret.
 pub const ENV_APP_SECRET: &str = "META_APP_SECRET";
+/// Env var holding the app id (the Graph simulator's `client_id`).
+pub const ENV_APP_ID: &str = "META_APP_ID";
 /// Env var holding the verify token.
 pub const ENV_VERIFY_TOKEN: &str = "META_VERIFY_TOKEN";
 
 /// Usage text.
 pub const USAGE: &str = "\
-scifer-meta-sim: an offline stand-in for Meta's webhooks
+scifer-meta-sim: an offline stand-in for Meta's webhooks and Graph API
 
 USAGE:
   scifer-meta-sim demo   --webhook-url URL [--interval-ms N] [--count N] [--app-secret S]
+                         [--graph-addr ADDR [--app-id ID]]
+  scifer-meta-sim graph  --addr ADDR [--app-id ID] [--app-secret S]
   scifer-meta-sim send   --webhook-url URL --kind KIND [--text T] [--customer N] [--mode MODE]
                          [--retry] [--app-secret S]
   scifer-meta-sim verify --webhook-url URL [--verify-token T] [--challenge C]
 
-The app secret comes from META_APP_SECRET and the verify token from META_VERIFY_TOKEN;
-the flags override them.
+demo plays webhook traffic; with --graph-addr it also serves the Graph API (OAuth dialog and
+tokens, debug_token, me/accounts, subscribed_apps, WhatsApp, Send APIs) over the demo world on
+ADDR (e.g. 127.0.0.1:9090) until stopped. graph serves only the Graph API. Point a client's
+Graph base URL (and Facebook dialog URL) at http://ADDR; steer failures with POSTs to
+http://ADDR/_sim/... (invalidate_token, throttle, set_usage, revoke_scope, drop_subscription,
+dialog_denies, advance_clock, embedded_signup_code).
+
+The app secret comes from META_APP_SECRET, the app id from META_APP_ID (default: the demo
+app) and the verify token from META_VERIFY_TOKEN; the flags override them.
 
 KIND: messenger-text messenger-image messenger-postback messenger-echo instagram-text
       instagram-comment feed-comment whatsapp-text whatsapp-image whatsapp-failed unknown-object
@@ -42,6 +54,21 @@ pub struct DemoArgs {
     pub interval_ms: u64,
     /// Stop after this many POSTs.
     pub count: Option<u64>,
+    /// Also serve the Graph API here.
+    pub graph_addr: Option<SocketAddr>,
+    /// The Graph simulator's app id.
+    pub app_id: String,
+}
+
+/// `graph` arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphArgs {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The simulated app's id.
+    pub app_id: String,
+    /// The simulated app's secret.
+    pub app_secret: AppSecret,
 }
 
 /// `send` arguments.
@@ -79,6 +106,8 @@ pub struct VerifyArgs {
 pub enum Command {
     /// Play the demo world.
     Demo(DemoArgs),
+    /// Serve the Graph API over the demo world.
+    Graph(GraphArgs),
     /// One manual delivery.
     Send(SendArgs),
     /// The GET handshake.
@@ -107,6 +136,9 @@ const FLAGS_WITH_VALUE: &[&str] = &[
     "--mode",
     "--verify-token",
     "--challenge",
+    "--addr",
+    "--graph-addr",
+    "--app-id",
 ];
 const SWITCHES: &[&str] = &["--retry"];
 
@@ -161,6 +193,20 @@ where
                 ))
             })
     };
+    let app_id = |flags: &mut HashMap<String, String>| {
+        take(flags, "--app-id")
+            .or_else(|| env(ENV_APP_ID))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEMO_APP_ID.to_string())
+    };
+    let addr = |flags: &mut HashMap<String, String>, name: &str| -> Result<Option<SocketAddr>, CliError> {
+        take(flags, name)
+            .map(|v| {
+                v.parse::<SocketAddr>()
+                    .map_err(|_| err(format!("{name} must be an address such as 127.0.0.1:9090")))
+            })
+            .transpose()
+    };
     let number = |flags: &mut HashMap<String, String>, name: &str| -> Result<Option<u64>, CliError> {
         take(flags, name)
             .map(|v| {
@@ -176,6 +222,13 @@ where
             app_secret: secret(&mut flags)?,
             interval_ms: number(&mut flags, "--interval-ms")?.unwrap_or(1000),
             count: number(&mut flags, "--count")?,
+            graph_addr: addr(&mut flags, "--graph-addr")?,
+            app_id: app_id(&mut flags),
+        }),
+        "graph" => Command::Graph(GraphArgs {
+            addr: addr(&mut flags, "--addr")?.ok_or_else(|| err("--addr is required"))?,
+            app_id: app_id(&mut flags),
+            app_secret: secret(&mut flags)?,
         }),
         "send" => {
             let kind_name = take(&mut flags, "--kind").ok_or_else(|| err("--kind is required"))?;
@@ -262,6 +315,8 @@ mod tests {
                 app_secret: AppSecret::new("from-env"),
                 interval_ms: 1000,
                 count: None,
+                graph_addr: None,
+                app_id: DEMO_APP_ID.to_string(),
             })
         );
     }
@@ -277,6 +332,39 @@ mod tests {
         assert_eq!(d.app_secret, AppSecret::new("s2"));
         assert_eq!(d.count, Some(3));
         assert_eq!(d.interval_ms, 10);
+    }
+
+    #[test]
+    fn graph_command_and_demo_graph_addr() {
+        let cmd = parse(args("graph --addr 127.0.0.1:9090 --app-id 42"), env_with_secret).unwrap();
+        assert_eq!(
+            cmd,
+            Command::Graph(GraphArgs {
+                addr: "127.0.0.1:9090".parse().unwrap(),
+                app_id: "42".into(),
+                app_secret: AppSecret::new("from-env"),
+            })
+        );
+        let Command::Demo(d) = parse(
+            args("demo --webhook-url http://x --graph-addr 127.0.0.1:0"),
+            |k| match k {
+                ENV_APP_ID => Some("77".into()),
+                other => env_with_secret(other),
+            },
+        )
+        .unwrap() else {
+            panic!("not demo")
+        };
+        assert_eq!(d.graph_addr, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(d.app_id, "77");
+        assert!(
+            parse(args("graph"), env_with_secret)
+                .unwrap_err()
+                .0
+                .contains("--addr")
+        );
+        assert!(parse(args("graph --addr nope"), env_with_secret).is_err());
+        assert!(parse(args("graph --addr 127.0.0.1:1 --webhook-url u"), env_with_secret).is_err());
     }
 
     #[test]

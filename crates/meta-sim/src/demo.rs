@@ -13,6 +13,16 @@ use crate::webhooks::{
     Delivery, RetryPolicy, SendError, SendMode, WebhookSender, feed::FeedComment, instagram, messenger,
 };
 
+/// The demo Facebook user who administers the demo Pages (the one consenting in the dialog).
+pub const DEMO_USER_ID: &str = "100090000000001";
+/// Their name.
+pub const DEMO_USER_NAME: &str = "Dana Baker";
+/// A second Page of the demo user, without Instagram.
+pub const DEMO_SECOND_PAGE_ID: &str = "104857600000002";
+/// Its name (non-ASCII on purpose).
+pub const DEMO_SECOND_PAGE_NAME: &str = "Scifer Demo Café";
+/// The demo WABA's name.
+pub const DEMO_WABA_NAME: &str = "Scifer Demo Bakery";
 /// The demo Meta app (echo `app_id`).
 pub const DEMO_APP_ID: u64 = 900_000_000_000_001;
 /// The demo Facebook Page.

@@ -4,8 +4,9 @@
 //!   (ASCII-only, `\/`) and signing, and an HTTP sender with Meta's retries plus the
 //!   misbehaviours tests need (bad signatures, duplicates, reordering, oversized bodies).
 //! - [`demo`]: the demo world's ids and customers, and the traffic `make run` plays.
-//! - [`graph`]: reserved for the Graph API surface (Send API, OAuth, subscriptions,
-//!   publishing).
+//! - [`graph`]: the Graph API surface (OAuth dialog and tokens, debug_token, Pages and
+//!   Instagram accounts, subscribed_apps, WhatsApp Business Accounts, Send APIs) over a
+//!   simulated world, with error and rate-limit injection.
 //! - [`cli`] / [`app`]: the `scifer-meta-sim` binary's parsing and commands.
 //!
 //! This crate deliberately does not depend on `scifer-meta` (the receiver): it serializes and

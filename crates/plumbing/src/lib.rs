@@ -7,6 +7,7 @@ pub mod config;
 pub mod grpc;
 pub mod health;
 pub mod serve;
+pub mod service_identity;
 pub mod shutdown;
 pub mod skeleton;
 pub mod telemetry;

@@ -84,6 +84,8 @@ async fn main() {
     // The channel is applied before the backlog is consumed, so no event waits as pending.
     let workspace = uuid::Uuid::now_v7().to_string();
     let channel = ChannelEvent {
+        state_reason: String::new(),
+        parent_account_id: String::new(),
         event_id: "ch-1-v1".into(),
         workspace_id: workspace.clone(),
         channel_id: "ch-1".into(),

@@ -1,14 +1,12 @@
 use std::process::ExitCode;
 
-use scifer_proto::tokenvault::v1::token_vault_service_server::TokenVaultServiceServer;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     scifer_plumbing::run("token-vault", |shutdown| async move {
-        let config = scifer_plumbing::config::load()?;
-        token_vault::build(config)
+        let config: token_vault::Config = scifer_plumbing::config::load()?;
+        token_vault::Application::build(config)
             .await?
-            .run_until_stopped(TokenVaultServiceServer::new(token_vault::TokenVault), shutdown)
+            .run_until_stopped(shutdown)
             .await
     })
     .await

@@ -165,6 +165,8 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
 async fn seed_channel(js: &async_nats::jetstream::Context, bus: &Bus) -> Result<()> {
     let now = chrono::Utc::now();
     let event = ChannelEvent {
+        state_reason: String::new(),
+        parent_account_id: String::new(),
         event_id: uuid::Uuid::new_v4().to_string(),
         workspace_id: WORKSPACE.into(),
         channel_id: "ch-bench-messenger".into(),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod demo;
+mod graph;
 mod helpers;
 mod retry;
 mod sender;

@@ -251,6 +251,8 @@ pub fn channel(
     version: i64,
 ) -> ChannelEvent {
     ChannelEvent {
+        state_reason: String::new(),
+        parent_account_id: String::new(),
         event_id: format!("{channel_id}-v{version}"),
         workspace_id: workspace.into(),
         channel_id: channel_id.into(),

@@ -150,6 +150,8 @@ impl Stack {
             ("ch-whatsapp", ChannelKind::Whatsapp, demo::DEMO_PHONE_NUMBER_ID),
         ] {
             let event = ChannelEvent {
+                state_reason: String::new(),
+                parent_account_id: String::new(),
                 event_id: format!("{}-{channel_id}-v1", self.workspace),
                 workspace_id: self.workspace.clone(),
                 channel_id: format!("{}-{channel_id}", self.workspace),
