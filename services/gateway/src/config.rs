@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use scifer_plumbing::config::Common;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +55,25 @@ pub struct Config {
     /// logout, an expiry or a removal ends the stream at the next check. At least 1.
     #[serde(default = "default_watch_recheck_secs")]
     pub watch_recheck_secs: u64,
+    /// token-vault's gRPC endpoint (ChannelApi forwards there).
+    #[serde(default = "default_token_vault_url")]
+    pub token_vault_url: String,
+    /// The gateway's service credential for token-vault (the vault holds its SHA-256 in
+    /// `SERVICE_CREDENTIALS`). Unset or empty: ChannelApi answers FAILED_PRECONDITION, so a
+    /// deployment without channels still starts; there is no default credential.
+    #[serde(default)]
+    pub token_vault_credential: Option<SecretString>,
+    /// How long one call to token-vault may take, connecting included. Longer than inbox's: the
+    /// connect calls wait for Meta.
+    #[serde(default = "default_token_vault_timeout_ms")]
+    pub token_vault_timeout_ms: u64,
+    /// Where Meta sends the browser back after Facebook Login: the frontend page that passes
+    /// `code` and `state` to CompleteConnect. Must be one of the vault's allowed redirect URIs.
+    #[serde(default = "default_meta_oauth_redirect_uri")]
+    pub meta_oauth_redirect_uri: String,
+    /// The frontend's base URL, for links in the gateway's emails (e.g. reconnecting a channel).
+    #[serde(default = "default_public_app_url")]
+    pub public_app_url: String,
 }
 
 /// The window in which failed logins are counted.
@@ -75,6 +94,17 @@ impl Config {
 
     pub fn watch_recheck(&self) -> Duration {
         Duration::from_secs(self.watch_recheck_secs.max(1))
+    }
+
+    pub fn token_vault_timeout(&self) -> Duration {
+        Duration::from_millis(self.token_vault_timeout_ms)
+    }
+
+    /// The vault credential, None when unset or empty.
+    pub fn token_vault_credential(&self) -> Option<&SecretString> {
+        self.token_vault_credential
+            .as_ref()
+            .filter(|secret| !secret.expose_secret().is_empty())
     }
 }
 
@@ -102,6 +132,18 @@ fn default_invitation_ttl_hours() -> u64 {
 fn default_watch_recheck_secs() -> u64 {
     5
 }
+fn default_token_vault_url() -> String {
+    "http://127.0.0.1:9084".into()
+}
+fn default_token_vault_timeout_ms() -> u64 {
+    20_000
+}
+fn default_meta_oauth_redirect_uri() -> String {
+    "http://localhost:5173/channels/callback".into()
+}
+fn default_public_app_url() -> String {
+    "http://localhost:5173".into()
+}
 fn default_login_max_failures_per_account() -> u32 {
     5
 }
@@ -111,8 +153,6 @@ fn default_login_max_failures_per_address() -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Config {
@@ -136,6 +176,14 @@ mod tests {
         assert!(config.smtp_url.is_none());
         assert_eq!(config.invitation_ttl(), Duration::from_secs(7 * 24 * 3600));
         assert_eq!(config.watch_recheck(), Duration::from_secs(5));
+        assert_eq!(config.token_vault_url, "http://127.0.0.1:9084");
+        assert!(config.token_vault_credential().is_none());
+        assert_eq!(config.token_vault_timeout(), Duration::from_secs(20));
+        assert_eq!(
+            config.meta_oauth_redirect_uri,
+            "http://localhost:5173/channels/callback"
+        );
+        assert_eq!(config.public_app_url, "http://localhost:5173");
     }
 
     #[test]
@@ -155,6 +203,14 @@ mod tests {
             ("MAIL_FROM", "Acme <no-reply@acme.test>"),
             ("INVITATION_TTL_HOURS", "1"),
             ("WATCH_RECHECK_SECS", "0"),
+            ("TOKEN_VAULT_URL", "http://token-vault:9084"),
+            ("TOKEN_VAULT_CREDENTIAL", "vault-canary-credential"),
+            ("TOKEN_VAULT_TIMEOUT_MS", "900"),
+            (
+                "META_OAUTH_REDIRECT_URI",
+                "https://app.acme.test/channels/callback",
+            ),
+            ("PUBLIC_APP_URL", "https://app.acme.test"),
         ]);
         assert_eq!(config.listen_addr, "0.0.0.0:9000");
         assert_eq!(config.inbox_url, "http://inbox:9082");
@@ -185,5 +241,28 @@ mod tests {
             Duration::from_secs(1),
             "0 would re-check constantly"
         );
+        assert_eq!(config.token_vault_url, "http://token-vault:9084");
+        assert_eq!(
+            config
+                .token_vault_credential()
+                .map(|c| c.expose_secret().to_string()),
+            Some("vault-canary-credential".to_string())
+        );
+        assert!(
+            !format!("{config:?}").contains("vault-canary-credential"),
+            "the vault credential is a secret"
+        );
+        assert_eq!(config.token_vault_timeout(), Duration::from_millis(900));
+        assert_eq!(
+            config.meta_oauth_redirect_uri,
+            "https://app.acme.test/channels/callback"
+        );
+        assert_eq!(config.public_app_url, "https://app.acme.test");
+    }
+
+    #[test]
+    fn an_empty_vault_credential_counts_as_unset() {
+        let config = load(&[("TOKEN_VAULT_CREDENTIAL", "")]);
+        assert!(config.token_vault_credential().is_none());
     }
 }

@@ -22,6 +22,17 @@ pub enum GatewayError {
     InboxUnreachable(#[source] Status),
     #[error("inbox did not answer within {0:?}")]
     InboxTimeout(std::time::Duration),
+    /// token-vault answered with a non-OK status.
+    #[error("token-vault answered {}: {}", .0.code(), .0.message())]
+    VaultRejected(Status),
+    /// No answer came back from token-vault.
+    #[error("token-vault is unreachable")]
+    VaultUnreachable(#[source] Status),
+    #[error("token-vault did not answer within {0:?}")]
+    VaultTimeout(std::time::Duration),
+    /// `TOKEN_VAULT_CREDENTIAL` is not set: the gateway cannot call token-vault.
+    #[error("TOKEN_VAULT_CREDENTIAL is not set; channel calls are refused")]
+    VaultNotConfigured,
     /// The watch subscription could not be set up on the bus.
     #[error("cannot subscribe to inbox events")]
     Bus(#[source] async_nats::Error),
@@ -90,6 +101,19 @@ impl From<GatewayError> for Status {
             GatewayError::InboxTimeout(_) => {
                 tracing::warn!(error = %chain, "inbox call timed out");
                 Status::deadline_exceeded("the inbox service did not answer in time; try again later")
+            }
+            GatewayError::VaultRejected(status) => vault_status(status),
+            GatewayError::VaultUnreachable(_) => {
+                tracing::warn!(error = %chain, "token-vault call failed");
+                Status::unavailable("the channel service is unavailable; try again later")
+            }
+            GatewayError::VaultTimeout(_) => {
+                tracing::warn!(error = %chain, "token-vault call timed out");
+                Status::deadline_exceeded("the channel service did not answer in time; try again later")
+            }
+            GatewayError::VaultNotConfigured => {
+                tracing::error!(error = %chain, "refused a channel call");
+                Status::failed_precondition("channel management is not set up on this server")
             }
             GatewayError::Bus(_) | GatewayError::BusTimeout(_) | GatewayError::BusClosed => {
                 tracing::warn!(error = %chain, "watch stream failed");
@@ -171,13 +195,11 @@ fn too_many_logins(retry_after: Duration) -> Status {
     Status::with_details(Code::ResourceExhausted, message, details.encode_to_vec().into())
 }
 
-/// Inbox's status as the caller sees it. The code always passes through unchanged. Codes that
-/// describe the caller's request (NOT_FOUND, INVALID_ARGUMENT, ...) keep inbox's message, which is
-/// written for callers; codes that describe a fault on our side get a generic message, and inbox's
-/// own message is logged instead, in case it holds internal detail.
-fn inbox_status(status: Status) -> Status {
-    let code = status.code();
-    let describes_request = match code {
+/// Whether a status code describes the caller's request (NOT_FOUND, INVALID_ARGUMENT, ...), so an
+/// internal service's message for it is written for callers; the others describe a fault on our
+/// side, whose message may hold internal detail.
+fn describes_request(code: Code) -> bool {
+    match code {
         Code::InvalidArgument
         | Code::NotFound
         | Code::AlreadyExists
@@ -195,8 +217,15 @@ fn inbox_status(status: Status) -> Status {
         | Code::Unimplemented
         | Code::Unauthenticated
         | Code::Unavailable => false,
-    };
-    if describes_request {
+    }
+}
+
+/// Inbox's status as the caller sees it. The code always passes through unchanged. Codes that
+/// describe the caller's request keep inbox's message; codes that describe a fault on our side get
+/// a generic message, and inbox's own message is logged instead.
+fn inbox_status(status: Status) -> Status {
+    let code = status.code();
+    if describes_request(code) {
         return Status::new(code, status.message());
     }
     tracing::warn!(code = ?code, message = status.message(), "inbox reported a failure");
@@ -207,6 +236,32 @@ fn inbox_status(status: Status) -> Status {
     // OK as an error cannot come from tonic's client; should it ever, the caller must not read it
     // as success.
     let code = if code == Code::Ok { Code::Internal } else { code };
+    Status::new(code, message)
+}
+
+/// token-vault's status as the caller sees it: as for inbox, except UNAUTHENTICATED. The vault
+/// says that about the gateway's own service credential, not the caller's session: passing it on
+/// would tell the frontend to log the user out, so it becomes INTERNAL, logged at error level for
+/// the operator.
+fn vault_status(status: Status) -> Status {
+    let code = status.code();
+    if describes_request(code) {
+        return Status::new(code, status.message());
+    }
+    let (code, message) = match code {
+        Code::Unauthenticated => {
+            tracing::error!(
+                message = status.message(),
+                "token-vault refused the gateway's service identity; check TOKEN_VAULT_CREDENTIAL \
+                 against the vault's SERVICE_CREDENTIALS"
+            );
+            return Status::internal("internal error");
+        }
+        Code::Unavailable => (code, "the channel service is unavailable; try again later"),
+        Code::Ok => (Code::Internal, "the channel service failed"),
+        _ => (code, "the channel service failed"),
+    };
+    tracing::warn!(code = ?status.code(), message = status.message(), "token-vault reported a failure");
     Status::new(code, message)
 }
 
@@ -227,6 +282,41 @@ mod tests {
             GatewayError::InboxRejected(Status::internal("db password wrong at 10.0.0.3")).into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("10.0.0.3"));
+    }
+
+    #[test]
+    fn request_errors_from_the_vault_keep_code_and_message() {
+        for code in [
+            Code::InvalidArgument,
+            Code::FailedPrecondition,
+            Code::NotFound,
+            Code::PermissionDenied,
+        ] {
+            let status: Status = GatewayError::VaultRejected(Status::new(code, "the vault says why")).into();
+            assert_eq!(status.code(), code);
+            assert_eq!(status.message(), "the vault says why");
+        }
+    }
+
+    #[test]
+    fn the_vault_refusing_the_gateways_credential_is_internal_not_unauthenticated() {
+        let status: Status =
+            GatewayError::VaultRejected(Status::unauthenticated("service credential missing or not valid"))
+                .into();
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal error");
+    }
+
+    #[test]
+    fn vault_faults_keep_their_code_but_not_their_detail() {
+        let status: Status =
+            GatewayError::VaultRejected(Status::internal("kek v3 missing at 10.0.0.4")).into();
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("10.0.0.4"));
+        let status: Status =
+            GatewayError::VaultUnreachable(Status::unavailable("tcp connect error: 127.0.0.1:9084")).into();
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("127.0.0.1"), "{}", status.message());
     }
 
     #[test]

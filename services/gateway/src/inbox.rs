@@ -15,7 +15,11 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::{auth::Actor, error::GatewayError};
+use crate::{
+    auth::Actor,
+    error::GatewayError,
+    upstream::{self, Failure},
+};
 
 /// Metadata key inbox reads the workspace from.
 pub const WORKSPACE_METADATA: &str = "x-scifer-workspace-id";
@@ -94,56 +98,12 @@ impl InboxClient {
         &self,
         call: impl Future<Output = Result<tonic::Response<T>, Status>>,
     ) -> Result<T, GatewayError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err(GatewayError::InboxTimeout(self.timeout)),
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(classify(status, self.timeout)),
-        }
-    }
-}
-
-/// A status that inbox sent carries no source; one the client made up carries the error behind it:
-/// the channel enforcing our `grpc-timeout` (a timeout, like ours around the call), or a transport
-/// failure (refused, reset, h2 protocol error).
-fn classify(status: Status, timeout: Duration) -> GatewayError {
-    let mut cause = std::error::Error::source(&status);
-    if cause.is_none() {
-        return GatewayError::InboxRejected(status);
-    }
-    while let Some(error) = cause {
-        if error.is::<tonic::TimeoutExpired>() {
-            return GatewayError::InboxTimeout(timeout);
-        }
-        cause = error.source();
-    }
-    GatewayError::InboxUnreachable(status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TIMEOUT: Duration = Duration::from_secs(1);
-
-    #[test]
-    fn a_status_inbox_sent_is_a_rejection() {
-        let error = classify(Status::not_found("conversation not found"), TIMEOUT);
-        assert!(matches!(error, GatewayError::InboxRejected(s) if s.code() == tonic::Code::NotFound));
-    }
-
-    #[test]
-    fn the_channel_enforcing_grpc_timeout_is_a_timeout() {
-        let status = Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert!(matches!(classify(status, TIMEOUT), GatewayError::InboxTimeout(_)));
-    }
-
-    #[test]
-    fn a_transport_failure_is_unreachable() {
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let status = Status::from_error(Box::new(refused));
-        assert!(matches!(
-            classify(status, TIMEOUT),
-            GatewayError::InboxUnreachable(_)
-        ));
+        upstream::call(self.timeout, call)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Rejected(status) => GatewayError::InboxRejected(status),
+                Failure::Unreachable(status) => GatewayError::InboxUnreachable(status),
+                Failure::TimedOut => GatewayError::InboxTimeout(self.timeout),
+            })
     }
 }

@@ -1,7 +1,7 @@
 //! gateway: the public edge that browser frontends and other clients reach. One port serves
-//! `scifer.gateway.v1.AccountApi`, `WorkspaceApi`, `InboxApi` and `AuditApi` over native gRPC (h2c) and
-//! gRPC-web (HTTP/1.1), the standard gRPC health and reflection services, and `/healthz` /
-//! `/readyz`, all behind one CORS layer.
+//! `scifer.gateway.v1.AccountApi`, `WorkspaceApi`, `InboxApi`, `ChannelApi` and `AuditApi` over
+//! native gRPC (h2c) and gRPC-web (HTTP/1.1), the standard gRPC health and reflection services, and
+//! `/healthz` / `/readyz`, all behind one CORS layer.
 //!
 //! Accounts, sessions, workspaces and memberships live in the gateway's own store. Every call
 //! passes one auth layer ([`permissions`] is its table): SignUp and Login are public; everything
@@ -16,6 +16,12 @@
 //! membership while it is open: a logout, expiry or removal ends the stream with UNAUTHENTICATED or
 //! NOT_FOUND at the next check.
 //!
+//! `ChannelApi` (listing: any member; connecting and disconnecting: admins and owners) is forwarded
+//! to token-vault with the authenticated workspace and user in the request and the gateway's service
+//! identity (`x-scifer-service: gateway`, its credential as the bearer) in metadata. The durable
+//! consumer `gateway-channel-alerts` emails every admin and owner once per needs-reauth
+//! `ChannelEvent`, with the reason in words and a link to reconnect.
+//!
 //! Settings (environment, or `SCIFER_CONFIG_FILE`):
 //! - `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
 //!   `CORS_ALLOWED_ORIGINS` (comma-separated; empty);
@@ -28,6 +34,13 @@
 //! - `TRUST_FORWARDED_FOR` (false): take the client address from the first `x-forwarded-for` hop;
 //!   set it only behind a proxy that overwrites that header;
 //! - `WATCH_RECHECK_SECS` (5, at least 1): how often an open WatchInbox re-checks its caller;
+//! - `TOKEN_VAULT_URL` (http://127.0.0.1:9084), `TOKEN_VAULT_TIMEOUT_MS` (20000) and
+//!   `TOKEN_VAULT_CREDENTIAL`, a secret without a default: unset, ChannelApi answers
+//!   FAILED_PRECONDITION;
+//! - `META_OAUTH_REDIRECT_URI` (`http://localhost:5173/channels/callback`): where Meta sends the
+//!   browser back after Facebook Login; `PUBLIC_APP_URL` (`http://localhost:5173`): the frontend,
+//!   for links in emails;
+//! - `SMTP_URL` (unset: emails are logged, not sent), `MAIL_FROM` and `INVITATION_TTL_HOURS` (168);
 //! - the common `NATS_URL`, `BUS_PREFIX`, `SHUTDOWN_GRACE_SECS`.
 //!
 //! The audit log lives in the gateway's database too (`scifer-audit`'s schema, in this migrator): a
@@ -43,9 +56,11 @@
 //! tokens are 32 random bytes, hex-encoded, and only their SHA-256 is stored. Neither is logged.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod audit_api;
 mod auth;
+mod channels;
 mod clock;
 mod config;
 mod cors;
@@ -57,9 +72,12 @@ pub mod mail;
 pub mod permissions;
 mod startup;
 mod store;
+mod upstream;
+mod vault;
 mod watch;
 mod workspaces;
 
+pub use alerts::{DURABLE_NAME as CHANNEL_ALERTS_CONSUMER, MAX_DELIVERIES as CHANNEL_ALERT_MAX_DELIVERIES};
 pub use clock::Clock;
 pub use config::{Config, LOGIN_WINDOW};
 pub use domain::Role;

@@ -1,7 +1,7 @@
-//! Outgoing email: the pluggable [`Mailer`] the invitation flow sends through. [`LogMailer`]
-//! (development, no `SMTP_URL`) only logs that a message would have gone to an address;
-//! [`SmtpMailer`] (lettre over tokio, TLS through rustls with the ring provider) delivers it.
-//! Neither logs a message body: the invitation token travels in the body only.
+//! Outgoing email: the pluggable [`Mailer`] that invitations and channel alerts are sent through.
+//! [`LogMailer`] (development, no `SMTP_URL`) only logs that a message would have gone to an
+//! address; [`SmtpMailer`] (lettre over tokio, TLS through rustls with the ring provider) delivers
+//! it. Neither logs a message body: the invitation token travels in the body only.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use lettre::{
     message::header::ContentType,
 };
 
-use crate::domain::{Email, InvitationToken, Role};
+use crate::domain::{Email, InvitationToken, ReauthReason, Role};
 
 /// How long one SMTP delivery may take, connecting included.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -53,6 +53,49 @@ impl InvitationEmail {
     }
 }
 
+/// What a "reconnect your channel" email says, to one admin or owner of the channel's workspace.
+#[derive(Debug, Clone)]
+pub struct ChannelAlertEmail {
+    /// The `ChannelEvent` that caused it.
+    pub event_id: String,
+    pub to: Email,
+    pub workspace_name: String,
+    /// "Instagram", "Messenger", "WhatsApp".
+    pub kind: &'static str,
+    /// The channel's display name, without control characters.
+    pub channel_name: String,
+    pub reason: ReauthReason,
+    pub reconnect_link: String,
+}
+
+impl ChannelAlertEmail {
+    pub fn subject(&self) -> String {
+        format!(
+            "Reconnect {} channel \"{}\" in {} on Scifer",
+            self.kind, self.channel_name, self.workspace_name
+        )
+    }
+
+    pub fn body(&self) -> String {
+        format!(
+            "The {kind} channel \"{channel}\" of the workspace \"{workspace}\" on Scifer stopped \
+             working: {reason}\r\n\
+             \r\n\
+             Until it is reconnected, Scifer cannot receive or send its messages. Reconnect it \
+             here:\r\n\
+             \r\n\
+             {link}\r\n\
+             \r\n\
+             You receive this email as an admin or owner of the workspace.\r\n",
+            kind = self.kind,
+            channel = self.channel_name,
+            workspace = self.workspace_name,
+            reason = self.reason.plain_words(),
+            link = self.reconnect_link,
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("invalid address: {0}")]
@@ -67,6 +110,7 @@ pub enum MailError {
 #[tonic::async_trait]
 pub trait Mailer: Send + Sync {
     async fn send_invitation(&self, email: &InvitationEmail) -> Result<(), MailError>;
+    async fn send_channel_alert(&self, email: &ChannelAlertEmail) -> Result<(), MailError>;
 }
 
 /// Development: logs that an invitation was sent, to whom, never with its token.
@@ -79,6 +123,16 @@ impl Mailer for LogMailer {
             to = email.to.as_str(),
             invitation_id = %email.invitation_id,
             "invitation email sent (SMTP_URL is not set: logged, not delivered; the token is not logged)"
+        );
+        Ok(())
+    }
+
+    async fn send_channel_alert(&self, email: &ChannelAlertEmail) -> Result<(), MailError> {
+        tracing::info!(
+            to = email.to.as_str(),
+            event_id = %email.event_id,
+            link = %email.reconnect_link,
+            "channel alert email sent (SMTP_URL is not set: logged, not delivered)"
         );
         Ok(())
     }
@@ -102,19 +156,30 @@ impl SmtpMailer {
             from: from.parse()?,
         })
     }
+
+    async fn deliver(&self, to: &Email, subject: String, body: String) -> Result<(), MailError> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to.as_str().parse()?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)?;
+        self.transport.send(message).await?;
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
 impl Mailer for SmtpMailer {
     async fn send_invitation(&self, email: &InvitationEmail) -> Result<(), MailError> {
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(email.to.as_str().parse()?)
-            .subject(email.subject())
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body())?;
-        self.transport.send(message).await?;
+        self.deliver(&email.to, email.subject(), email.body()).await?;
         tracing::info!(invitation_id = %email.invitation_id, "invitation email delivered to the SMTP relay");
+        Ok(())
+    }
+
+    async fn send_channel_alert(&self, email: &ChannelAlertEmail) -> Result<(), MailError> {
+        self.deliver(&email.to, email.subject(), email.body()).await?;
+        tracing::info!(event_id = %email.event_id, "channel alert email delivered to the SMTP relay");
         Ok(())
     }
 }
@@ -141,6 +206,30 @@ mod tests {
         assert!(email.body().contains(&raw));
         assert!(email.body().contains("7 day(s)"));
         assert!(!format!("{email:?}").contains(&raw));
+    }
+
+    #[test]
+    fn a_channel_alert_names_the_channel_the_reason_and_the_link() {
+        let email = ChannelAlertEmail {
+            event_id: "e1".into(),
+            to: Email::parse("ana@example.test").unwrap(),
+            workspace_name: "Acme".into(),
+            kind: "Instagram",
+            channel_name: "Acme Shop".into(),
+            reason: ReauthReason::Expired,
+            reconnect_link: "https://app.test/workspaces/w/channels?reconnect=c".into(),
+        };
+        assert_eq!(
+            email.subject(),
+            "Reconnect Instagram channel \"Acme Shop\" in Acme on Scifer"
+        );
+        let body = email.body();
+        assert!(body.contains("\"Acme Shop\""), "{body}");
+        assert!(body.contains("expired"), "{body}");
+        assert!(
+            body.contains("\r\nhttps://app.test/workspaces/w/channels?reconnect=c\r\n"),
+            "the link stands on a line of its own: {body}"
+        );
     }
 
     #[test]

@@ -76,6 +76,32 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/WatchInbox",
         Access::Workspace(Role::Viewer),
     ),
+    // Every member sees which channels the workspace has; connecting and disconnecting them is for
+    // admins and owners.
+    (
+        "/scifer.gateway.v1.ChannelApi/ListChannels",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.ChannelApi/StartConnect",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.ChannelApi/CompleteConnect",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.ChannelApi/ConfirmConnect",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.ChannelApi/ConnectWhatsApp",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.ChannelApi/DisconnectChannel",
+        Access::Workspace(Role::Admin),
+    ),
     // The audit log names who did what to whom: admins and owners only.
     (
         "/scifer.gateway.v1.AuditApi/ListAuditRecords",

@@ -10,9 +10,11 @@ use scifer_plumbing::{
     grpc::{self, grpc_web},
     health::{self, Readiness},
     serve,
+    service_identity::ServiceCredential,
 };
 use scifer_proto::gateway::v1::{
-    account_api_server::AccountApiServer, audit_api_server::AuditApiServer, inbox_api_server::InboxApiServer,
+    account_api_server::AccountApiServer, audit_api_server::AuditApiServer,
+    channel_api_server::ChannelApiServer, inbox_api_server::InboxApiServer,
     workspace_api_server::WorkspaceApiServer,
 };
 use sea_orm::DatabaseConnection;
@@ -21,17 +23,20 @@ use tokio::net::TcpListener;
 
 use crate::{
     accounts::{AccountApi, Identity, LoginLimits},
+    alerts::{self, ChannelAlerts},
     audit::Auditor,
     audit_api::AuditApi,
     auth::Authenticator,
+    channels::ChannelApi,
     clock::Clock,
     config::{Config, LOGIN_WINDOW},
     cors::{self, InvalidOrigin},
-    domain::{HashError, PasswordHasher},
+    domain::{AppUrl, HashError, InvalidUrl, PasswordHasher, check_redirect_uri},
     grpc::InboxApi,
     inbox::{InboxClient, InvalidInboxUrl},
     mail::{LogMailer, MailError, Mailer, SmtpMailer},
     store,
+    vault::{self, InvalidVaultUrl, VaultClient},
     watch::{ActiveWatches, Watcher},
     workspaces::WorkspaceApi,
 };
@@ -44,6 +49,10 @@ pub enum StartupError {
     Origin(#[from] InvalidOrigin),
     #[error(transparent)]
     InboxUrl(#[from] InvalidInboxUrl),
+    #[error(transparent)]
+    VaultUrl(#[from] InvalidVaultUrl),
+    #[error(transparent)]
+    Url(#[from] InvalidUrl),
     #[error(transparent)]
     BusPrefix(#[from] InvalidPrefix),
     #[error(transparent)]
@@ -66,6 +75,9 @@ pub struct Application {
     nats: async_nats::Client,
     bus: Bus,
     inbox: InboxClient,
+    /// None when `TOKEN_VAULT_CREDENTIAL` is unset.
+    vault: Option<VaultClient>,
+    app_url: AppUrl,
     cors: tower_http::cors::CorsLayer,
     active: ActiveWatches,
     db: DatabaseConnection,
@@ -87,12 +99,29 @@ impl Application {
         let cors = cors::layer(&config.cors_allowed_origins)?;
         let bus = Bus::new(&config.common.bus_prefix)?;
         let inbox = InboxClient::new(&config.inbox_url, config.inbox_timeout())?;
+        let vault = match config.token_vault_credential() {
+            Some(secret) => Some(VaultClient::new(
+                &config.token_vault_url,
+                config.token_vault_timeout(),
+                ServiceCredential::new(vault::SERVICE_NAME, secret.clone()),
+            )?),
+            None => {
+                tracing::warn!(
+                    "TOKEN_VAULT_CREDENTIAL is not set: ChannelApi refuses every call with FAILED_PRECONDITION"
+                );
+                None
+            }
+        };
+        check_redirect_uri(&config.meta_oauth_redirect_uri)?;
+        let app_url = AppUrl::parse(&config.public_app_url)?;
         let db = store::open(config.database_url.expose_secret()).await?;
         let hasher = PasswordHasher::new()?;
         let mailer: Arc<dyn Mailer> = match &config.smtp_url {
             Some(url) => Arc::new(SmtpMailer::new(url.expose_secret(), &config.mail_from)?),
             None => {
-                tracing::warn!("SMTP_URL is not set: invitation emails are logged, not sent");
+                tracing::warn!(
+                    "SMTP_URL is not set: invitation and channel alert emails are logged, not sent"
+                );
                 Arc::new(LogMailer)
             }
         };
@@ -104,6 +133,8 @@ impl Application {
             nats,
             bus,
             inbox,
+            vault,
+            app_url,
             cors,
             active: ActiveWatches::default(),
             db,
@@ -129,6 +160,8 @@ impl Application {
             nats,
             bus,
             inbox,
+            vault,
+            app_url,
             cors,
             active,
             db,
@@ -149,11 +182,14 @@ impl Application {
         // stream for the next start.
         let audit_stop = shutdown.child_token();
         let audit_consumer = tokio::spawn(store_audit_events(
-            js,
+            js.clone(),
             bus.clone(),
             db.clone(),
             audit_stop.clone(),
         ));
+        // Needs-reauth alerts stop with the audit consumer, after the listener.
+        let alerts = ChannelAlerts::new(db.clone(), mailer.clone(), app_url, clock.clone());
+        let alerts_consumer = tokio::spawn(send_channel_alerts(js, bus.clone(), alerts, audit_stop.clone()));
         let watcher = Watcher::new(nats.clone(), bus, streams.clone(), active, config.watch_recheck());
         let identity = Arc::new(Identity {
             db: db.clone(),
@@ -177,6 +213,7 @@ impl Application {
         health.set_serving::<AccountApiServer<AccountApi>>().await;
         health.set_serving::<WorkspaceApiServer<WorkspaceApi>>().await;
         health.set_serving::<AuditApiServer<AuditApi>>().await;
+        health.set_serving::<ChannelApiServer<ChannelApi>>().await;
         // GrpcWebLayer per service, never around the router: around the router it would answer 400
         // to plain HTTP/1.1 such as /healthz. Health and reflection stay native-gRPC only. Every
         // gateway service sits behind the auth layer, inside gRPC-web so it sees gRPC framing.
@@ -192,7 +229,11 @@ impl Application {
             .add_service(grpc_web(
                 auth.wrap(WorkspaceApiServer::new(WorkspaceApi::new(identity))),
             ))
-            .add_service(grpc_web(auth.wrap(AuditApiServer::new(audit_api))));
+            .add_service(grpc_web(auth.wrap(AuditApiServer::new(audit_api))))
+            .add_service(grpc_web(auth.wrap(ChannelApiServer::new(ChannelApi::new(
+                vault,
+                config.meta_oauth_redirect_uri.clone(),
+            )))));
         let readiness = Readiness::default();
         let app = grpc::into_router(routes)
             .merge(health::routes(readiness.clone()))
@@ -210,6 +251,9 @@ impl Application {
         if let Err(e) = audit_consumer.await {
             tracing::error!(error = %e, "the audit consumer task failed");
         }
+        if let Err(e) = alerts_consumer.await {
+            tracing::error!(error = %e, "the channel alerts consumer task failed");
+        }
         served?;
         Ok(())
     }
@@ -223,23 +267,50 @@ async fn store_audit_events(
     db: DatabaseConnection,
     shutdown: CancellationToken,
 ) {
+    let made = until_created("audit", &shutdown, || scifer_audit::consumer::durable(&js, &bus)).await;
+    if let Some(consumer) = made {
+        scifer_audit::consumer::run(consumer, db, BatchOptions::default(), shutdown).await;
+    }
+}
+
+/// Creates the channel alerts consumer (and the CHANNELS stream) as soon as the bus allows, then
+/// mails needs-reauth alerts until `shutdown`.
+async fn send_channel_alerts(
+    js: async_nats::jetstream::Context,
+    bus: Bus,
+    alerts: ChannelAlerts,
+    shutdown: CancellationToken,
+) {
+    if let Some(consumer) = until_created("channel alerts", &shutdown, || alerts::durable(&js, &bus)).await {
+        alerts.run(consumer, shutdown).await;
+    }
+}
+
+/// Retries `make` with backoff until it succeeds (Some) or `shutdown` comes first (None).
+async fn until_created<T, E, F, Fut>(what: &str, shutdown: &CancellationToken, mut make: F) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut backoff = Duration::from_millis(100);
-    let consumer = loop {
+    loop {
         let made = tokio::select! {
-            made = scifer_audit::consumer::durable(&js, &bus) => made,
-            () = shutdown.cancelled() => return,
+            made = make() => made,
+            () = shutdown.cancelled() => return None,
         };
         match made {
-            Ok(consumer) => break consumer,
-            Err(e) => tracing::warn!(error = %e, "cannot create the audit consumer yet; retrying"),
+            Ok(consumer) => return Some(consumer),
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = what, "cannot create a bus consumer yet; retrying")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return None,
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    };
-    scifer_audit::consumer::run(consumer, db, BatchOptions::default(), shutdown).await;
+    }
 }
 
 /// Ready once NATS is connected (WatchInbox needs it) and the AUDIT stream exists (privileged calls

@@ -1,9 +1,13 @@
 //! Parsed account and workspace values and the pure rules about them (no I/O).
 
+mod app_url;
 mod credentials;
+mod reauth;
 mod token;
 
+pub use app_url::{AppUrl, InvalidUrl, check_redirect_uri};
 pub use credentials::{HashError, Password, PasswordHasher};
+pub use reauth::{ReauthReason, display_name, kind_label};
 pub use token::{InvitationToken, SessionToken, TokenHash};
 
 use scifer_proto::gateway::v1 as proto;

@@ -135,3 +135,30 @@ pub mod invitation {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod channel_alert {
+    use sea_orm::entity::prelude::*;
+
+    /// One "reconnect your channel" email for one `ChannelEvent`, to one admin or owner: sent, or
+    /// given up on. A row means the event is done for that member, so a redelivered event mails
+    /// nobody twice.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channel_alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub workspace_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub channel_id: String,
+        /// `sent` or `failed`.
+        pub outcome: String,
+        pub at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

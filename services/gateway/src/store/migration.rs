@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             // audit events, and AuditApi reads them.
             Box::new(scifer_audit::store::CreateAuditRecords),
             Box::new(CreateInvitations),
+            Box::new(CreateChannelAlerts),
         ]
     }
 }
@@ -249,6 +250,71 @@ impl MigrationTrait for CreateInvitations {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(Invitations::Table).if_exists().to_owned())
+            .await
+    }
+}
+
+struct CreateChannelAlerts;
+
+impl MigrationName for CreateChannelAlerts {
+    fn name(&self) -> &str {
+        "m20261201_000001_gateway_create_channel_alerts"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ChannelAlerts {
+    Table,
+    WorkspaceId,
+    EventId,
+    UserId,
+    ChannelId,
+    Outcome,
+    AtMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateChannelAlerts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ChannelAlerts::Table)
+                    .if_not_exists()
+                    .col(string(ChannelAlerts::WorkspaceId))
+                    .col(string(ChannelAlerts::EventId))
+                    .col(string(ChannelAlerts::UserId))
+                    .col(string(ChannelAlerts::ChannelId))
+                    .col(string(ChannelAlerts::Outcome))
+                    .col(big_integer(ChannelAlerts::AtMs))
+                    // The consumer reads an event's rows by (workspace, event) before mailing.
+                    .primary_key(
+                        Index::create()
+                            .col(ChannelAlerts::WorkspaceId)
+                            .col(ChannelAlerts::EventId)
+                            .col(ChannelAlerts::UserId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(ChannelAlerts::Table, ChannelAlerts::WorkspaceId)
+                            .to(Workspaces::Table, Workspaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(ChannelAlerts::Table, ChannelAlerts::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ChannelAlerts::Table).if_exists().to_owned())
             .await
     }
 }

@@ -1,5 +1,6 @@
-//! The gateway's own store: accounts, sessions, workspaces, memberships and login failures, one
-//! query per function. Workspace data is always read through a membership of the caller.
+//! The gateway's own store: accounts, sessions, workspaces, memberships, login failures and the
+//! channel alerts sent, one query per function. Workspace data is always read through a
+//! membership of the caller, or scoped to the workspace an event names.
 
 pub mod entity;
 pub mod migration;
@@ -13,7 +14,7 @@ use sea_orm::{
 pub use migration::Migrator;
 
 use crate::domain::{Role, TokenHash};
-use entity::{invitation, login_failure, membership, session, user, workspace};
+use entity::{channel_alert, invitation, login_failure, membership, session, user, workspace};
 
 /// Opens the database at `url` and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DatabaseConnection, scifer_db::DbError> {
@@ -250,6 +251,24 @@ pub async fn members_of(
         .collect())
 }
 
+/// The admins and owners of `workspace_id` with their accounts: who is told about its channels.
+pub async fn admins_of(db: &impl ConnectionTrait, workspace_id: &str) -> Result<Vec<user::Model>, DbErr> {
+    let memberships = membership::Entity::find()
+        .filter(membership::Column::WorkspaceId.eq(workspace_id))
+        .filter(membership::Column::Role.is_in([Role::Admin.as_str(), Role::Owner.as_str()]))
+        .all(db)
+        .await?;
+    let ids: Vec<String> = memberships.into_iter().map(|m| m.user_id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await
+}
+
 pub async fn insert_membership(db: &impl ConnectionTrait, row: membership::Model) -> Result<(), InsertError> {
     membership::Entity::insert(membership::ActiveModel::from(row))
         .exec_without_returning(db)
@@ -370,6 +389,42 @@ pub async fn accept_invitation(
 
 pub async fn find_workspace(db: &impl ConnectionTrait, id: &str) -> Result<Option<workspace::Model>, DbErr> {
     workspace::Entity::find_by_id(id.to_string()).one(db).await
+}
+
+// ---- channel alerts
+
+/// The members `event_id` of `workspace_id` was already handled for (mailed, or given up on).
+pub async fn alerted_users(
+    db: &impl ConnectionTrait,
+    workspace_id: &str,
+    event_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    channel_alert::Entity::find()
+        .filter(channel_alert::Column::WorkspaceId.eq(workspace_id))
+        .filter(channel_alert::Column::EventId.eq(event_id))
+        .all(db)
+        .await
+        .map(|rows| rows.into_iter().map(|r| r.user_id).collect())
+}
+
+/// Records one alert; a row already there (a concurrent delivery of the same event) is kept.
+pub async fn record_alert(db: &impl ConnectionTrait, row: channel_alert::Model) -> Result<(), DbErr> {
+    let inserted = channel_alert::Entity::insert(channel_alert::ActiveModel::from(row))
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                channel_alert::Column::WorkspaceId,
+                channel_alert::Column::EventId,
+                channel_alert::Column::UserId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await;
+    match inserted {
+        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 // ---- login failures

@@ -10,7 +10,7 @@ use crate::helpers::spawn_app;
 async fn native_grpc_health_check_is_serving_overall_and_for_the_api() {
     let app = spawn_app().await;
     let mut health = HealthClient::new(app.native_channel().await);
-    for service in ["", "scifer.gateway.v1.InboxApi"] {
+    for service in ["", "scifer.gateway.v1.InboxApi", "scifer.gateway.v1.ChannelApi"] {
         let status = health
             .check(HealthCheckRequest {
                 service: service.into(),

@@ -1,6 +1,6 @@
 //! `spawn_app()`: a gateway on port 0 with its own nats-server, bus prefix, database, adjustable
-//! clock and a test double of inbox, plus typed clients: gRPC-web (what browsers speak), native
-//! gRPC and plain HTTP, each with or without a session token.
+//! clock and test doubles of inbox and token-vault, plus typed clients: gRPC-web (what browsers
+//! speak), native gRPC and plain HTTP, each with or without a session token.
 
 use std::{
     net::SocketAddr,
@@ -11,17 +11,23 @@ use std::{
 use gateway::{ActiveWatches, Application, Clock, Config, StartupError};
 use scifer_events::{Bus, Publisher, async_nats};
 use scifer_plumbing::CancellationToken;
+use scifer_plumbing::service_identity::{ServiceAuthenticator, fingerprint};
 use scifer_proto::{
-    events::v1::InboxEvent,
+    events::v1::{ChannelEvent, ChannelKind, ChannelState, InboxEvent},
     gateway::v1::{
         AddMemberRequest, CreateWorkspaceRequest, LoginRequest, Role, SignUpRequest,
         account_api_client::AccountApiClient, audit_api_client::AuditApiClient,
-        inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
+        channel_api_client::ChannelApiClient, inbox_api_client::InboxApiClient,
+        workspace_api_client::WorkspaceApiClient,
     },
     inbox::v1::{
         Conversation, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
         ListConversationsResponse, Message,
         inbox_service_server::{InboxService, InboxServiceServer},
+    },
+    tokenvault::v1::{
+        self as vault,
+        token_vault_service_server::{TokenVaultService, TokenVaultServiceServer},
     },
 };
 use scifer_test_support::{GrpcWebChannel, NatsServer, TestDb, free_port, grpc_web_channel, unique_prefix};
@@ -41,6 +47,12 @@ pub const ALLOWED_ORIGIN: &str = "http://app.scifer.test";
 pub const INBOX_TIMEOUT_MS: u64 = 1_500;
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+/// The gateway's service credential for token-vault in tests; the vault double accepts only it.
+pub const VAULT_CREDENTIAL: &str = "test-gateway-credential-for-token-vault";
+/// The test gateway's `META_OAUTH_REDIRECT_URI`.
+pub const REDIRECT_URI: &str = "http://app.scifer.test/channels/callback";
+/// The test gateway's `PUBLIC_APP_URL`.
+pub const APP_URL: &str = "http://app.scifer.test";
 
 /// What the gateway's inbox should be in a test.
 pub enum InboxMode {
@@ -61,12 +73,14 @@ pub struct TestApp {
     /// A NATS connection of the test's own, for publishing.
     pub nats: async_nats::Client,
     pub inbox: InboxDouble,
+    pub vault: VaultDouble,
     pub active_watches: ActiveWatches,
     pub shutdown: CancellationToken,
     pub server: JoinHandle<Result<(), StartupError>>,
     /// The gateway's database, for tests that read or tamper with it directly.
     pub db_url: String,
     _inbox_server: Option<DropGuard>,
+    _vault_server: DropGuard,
     _nats_server: NatsServer,
     _db: TestDb,
 }
@@ -95,6 +109,9 @@ pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> Te
         // A port that was free a moment ago: connecting is refused.
         InboxMode::Down => (format!("http://127.0.0.1:{}", free_port()), None),
     };
+    // Tests of a vault that is down or misconfigured override these through `extra`.
+    let vault = VaultDouble::default();
+    let (vault_addr, vault_server) = serve(TokenVaultServiceServer::new(vault.clone())).await;
     let vars = [
         ("LISTEN_ADDR", "127.0.0.1:0".to_string()),
         ("NATS_URL", nats_server.url()),
@@ -111,6 +128,10 @@ pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> Te
         ("DATABASE_URL", db.url().to_string()),
         // The smallest re-check period, so that revocation tests end open watches quickly.
         ("WATCH_RECHECK_SECS", "1".to_string()),
+        ("TOKEN_VAULT_URL", format!("http://{vault_addr}")),
+        ("TOKEN_VAULT_CREDENTIAL", VAULT_CREDENTIAL.to_string()),
+        ("META_OAUTH_REDIRECT_URI", REDIRECT_URI.to_string()),
+        ("PUBLIC_APP_URL", APP_URL.to_string()),
     ];
     let vars = vars
         .into_iter()
@@ -134,11 +155,13 @@ pub async fn spawn_app_configured(mode: InboxMode, extra: &[(&str, &str)]) -> Te
         bus: Bus::new(&prefix).expect("bus prefix"),
         nats,
         inbox,
+        vault,
         active_watches,
         shutdown,
         server,
         db_url: db.url().to_string(),
         _inbox_server: inbox_server,
+        _vault_server: vault_server,
         _nats_server: nats_server,
         _db: db,
     };
@@ -166,6 +189,10 @@ impl TestApp {
 
     pub fn audit(&self, token: Option<&str>) -> AuditApiClient<Authed> {
         AuditApiClient::with_origin(self.authed(token), self.origin())
+    }
+
+    pub fn channels(&self, token: Option<&str>) -> ChannelApiClient<Authed> {
+        ChannelApiClient::with_origin(self.authed(token), self.origin())
     }
 
     /// A gRPC-web transport that sends `token` as the bearer on every call.
@@ -289,6 +316,77 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Publishes a channel event with `msg_id` as token-vault does, and returns its stream
+    /// sequence. A `msg_id` not used before stores the event again even when its event_id was
+    /// published already, as a replay or a republishing vault would.
+    pub async fn publish_channel_event(&self, event: &ChannelEvent, msg_id: &str) -> u64 {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        self.bus
+            .ensure_default_stream(&js, scifer_events::StreamKind::Channels)
+            .await
+            .expect("channels stream");
+        let ack = Publisher::new(js)
+            .send(self.bus.channel_event(event.state()), msg_id, event)
+            .await
+            .expect("publish channel event")
+            .await
+            .expect("channel event stored");
+        assert!(
+            !ack.duplicate,
+            "{msg_id} was dropped as a duplicate by the stream"
+        );
+        ack.sequence
+    }
+
+    /// The gateway's channel alerts consumer, once it exists. It starts at new events, so tests
+    /// wait for it before publishing.
+    pub async fn channel_alerts_consumer(&self) -> async_nats::jetstream::consumer::Info {
+        let js = async_nats::jetstream::new(self.nats.clone());
+        let stream = self.bus.stream_name(scifer_events::StreamKind::Channels);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(stream) = js.get_stream(&stream).await
+                && let Ok(info) = stream.consumer_info(gateway::CHANNEL_ALERTS_CONSUMER).await
+            {
+                return info;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the channel alerts consumer was not created"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the channel alerts consumer has acknowledged every event up to stream sequence
+    /// `sequence`: whatever the gateway does for them is done.
+    pub async fn channel_alerts_acked_through(&self, sequence: u64) {
+        let acked = scifer_test_support::wait_until(PATIENCE, || async {
+            self.channel_alerts_consumer().await.ack_floor.stream_sequence >= sequence
+        })
+        .await;
+        acked.unwrap_or_else(|e| panic!("channel event {sequence} not acknowledged: {e}"));
+    }
+}
+
+/// A needs-reauth event for `channel_id` of `workspace`, as token-vault publishes it.
+pub fn needs_reauth(workspace: &str, channel_id: &str, event_id: &str, reason: &str) -> ChannelEvent {
+    ChannelEvent {
+        event_id: event_id.into(),
+        workspace_id: workspace.into(),
+        channel_id: channel_id.into(),
+        kind: ChannelKind::Instagram as i32,
+        account_id: "17841400000000001".into(),
+        display_name: "Acme Shop".into(),
+        state: ChannelState::NeedsReauth as i32,
+        version: 2,
+        at: None,
+        state_reason: reason.into(),
+        parent_account_id: "100000000000001".into(),
+    }
+}
+
 pub struct User {
     pub user_id: String,
     pub email: String,
@@ -366,24 +464,37 @@ impl InboxDouble {
 
     /// Serves the double on a port of its own until the returned guard is dropped.
     async fn serve(&self) -> (SocketAddr, DropGuard) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = tonic::service::Routes::new(InboxServiceServer::new(self.clone()))
-            .prepare()
-            .into_axum_router();
-        let stop = CancellationToken::new();
-        tokio::spawn(scifer_plumbing::serve::serve(
-            listener,
-            router,
-            stop.clone(),
-            Duration::from_secs(1),
-        ));
-        (addr, stop.drop_guard())
+        serve(InboxServiceServer::new(self.clone())).await
     }
 
     fn record<T>(&self, request: &Request<T>) {
         self.seen.lock().unwrap().push(request.metadata().clone());
     }
+}
+
+/// Serves one gRPC service on a port of its own until the returned guard is dropped.
+async fn serve<S>(service: S) -> (SocketAddr, DropGuard)
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = tonic::service::Routes::new(service).prepare().into_axum_router();
+    let stop = CancellationToken::new();
+    tokio::spawn(scifer_plumbing::serve::serve(
+        listener,
+        router,
+        stop.clone(),
+        Duration::from_secs(1),
+    ));
+    (addr, stop.drop_guard())
 }
 
 pub fn conversation(id: &str) -> Conversation {
@@ -431,6 +542,199 @@ impl InboxService for InboxDouble {
     }
 }
 
+/// What reached the vault double: the request message, and the metadata it came with.
+#[derive(Debug, Clone)]
+pub struct VaultCall {
+    pub request: VaultRequest,
+    pub metadata: MetadataMap,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VaultRequest {
+    StartConnect(vault::StartConnectRequest),
+    CompleteConnect(vault::CompleteConnectRequest),
+    ConfirmConnect(vault::ConfirmConnectRequest),
+    ConnectWhatsApp(vault::ConnectWhatsAppRequest),
+    ListChannels(vault::ListChannelsRequest),
+    DisconnectChannel(vault::DisconnectChannelRequest),
+    Other(&'static str),
+}
+
+/// A stand-in for token-vault with its service-identity check: records every call, refuses
+/// callers without the gateway's [`VAULT_CREDENTIAL`] with UNAUTHENTICATED, and answers canned
+/// data. Disconnecting channel `missing` is NOT_FOUND.
+#[derive(Clone)]
+pub struct VaultDouble {
+    seen: Arc<Mutex<Vec<VaultCall>>>,
+    identities: ServiceAuthenticator,
+}
+
+impl Default for VaultDouble {
+    fn default() -> Self {
+        let spec = format!("gateway:{}", fingerprint(VAULT_CREDENTIAL));
+        Self {
+            seen: Arc::default(),
+            identities: ServiceAuthenticator::parse(&spec).unwrap(),
+        }
+    }
+}
+
+/// The channel the vault double lists for a workspace.
+pub fn vault_channel(workspace: &str, channel_id: &str) -> vault::Channel {
+    vault::Channel {
+        channel_id: channel_id.into(),
+        workspace_id: workspace.into(),
+        kind: ChannelKind::Messenger as i32,
+        account_id: "100000000000001".into(),
+        display_name: "Acme Page".into(),
+        state: ChannelState::Connected as i32,
+        ..Default::default()
+    }
+}
+
+impl VaultDouble {
+    pub fn calls(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn seen(&self) -> Vec<VaultCall> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Records the call, then checks the caller's service identity as the vault does.
+    fn accept<T>(&self, request: &Request<T>, what: VaultRequest) -> Result<(), Status> {
+        self.seen.lock().unwrap().push(VaultCall {
+            request: what,
+            metadata: request.metadata().clone(),
+        });
+        self.identities.authenticate(request.metadata()).map(|_| ())
+    }
+}
+
+#[tonic::async_trait]
+impl TokenVaultService for VaultDouble {
+    async fn get_info(
+        &self,
+        request: Request<vault::GetInfoRequest>,
+    ) -> Result<Response<vault::GetInfoResponse>, Status> {
+        self.accept(&request, VaultRequest::Other("GetInfo"))?;
+        Ok(Response::new(vault::GetInfoResponse {
+            service: "token-vault".into(),
+            version: "test".into(),
+        }))
+    }
+
+    async fn start_connect(
+        &self,
+        request: Request<vault::StartConnectRequest>,
+    ) -> Result<Response<vault::StartConnectResponse>, Status> {
+        self.accept(&request, VaultRequest::StartConnect(request.get_ref().clone()))?;
+        Ok(Response::new(vault::StartConnectResponse {
+            dialog_url: "https://www.facebook.com/dialog/oauth?state=state-1".into(),
+            state: "state-1".into(),
+            expires_at: None,
+        }))
+    }
+
+    async fn complete_connect(
+        &self,
+        request: Request<vault::CompleteConnectRequest>,
+    ) -> Result<Response<vault::CompleteConnectResponse>, Status> {
+        self.accept(&request, VaultRequest::CompleteConnect(request.get_ref().clone()))?;
+        Ok(Response::new(vault::CompleteConnectResponse {
+            session_id: "session-1".into(),
+            pages: vec![vault::PageCandidate {
+                page_id: "100000000000001".into(),
+                name: "Acme Page".into(),
+                can_message: true,
+                ..Default::default()
+            }],
+            expires_at: None,
+        }))
+    }
+
+    async fn confirm_connect(
+        &self,
+        request: Request<vault::ConfirmConnectRequest>,
+    ) -> Result<Response<vault::ConnectResponse>, Status> {
+        self.accept(&request, VaultRequest::ConfirmConnect(request.get_ref().clone()))?;
+        let workspace = &request.get_ref().workspace_id;
+        Ok(Response::new(vault::ConnectResponse {
+            channels: vec![vault_channel(workspace, "ch-new")],
+        }))
+    }
+
+    async fn connect_whats_app(
+        &self,
+        request: Request<vault::ConnectWhatsAppRequest>,
+    ) -> Result<Response<vault::ConnectResponse>, Status> {
+        self.accept(&request, VaultRequest::ConnectWhatsApp(request.get_ref().clone()))?;
+        let workspace = &request.get_ref().workspace_id;
+        Ok(Response::new(vault::ConnectResponse {
+            channels: vec![vault_channel(workspace, "ch-wa")],
+        }))
+    }
+
+    async fn list_channels(
+        &self,
+        request: Request<vault::ListChannelsRequest>,
+    ) -> Result<Response<vault::ListChannelsResponse>, Status> {
+        self.accept(&request, VaultRequest::ListChannels(request.get_ref().clone()))?;
+        let workspace = &request.get_ref().workspace_id;
+        Ok(Response::new(vault::ListChannelsResponse {
+            channels: vec![vault_channel(workspace, "ch-1")],
+        }))
+    }
+
+    async fn disconnect_channel(
+        &self,
+        request: Request<vault::DisconnectChannelRequest>,
+    ) -> Result<Response<vault::DisconnectChannelResponse>, Status> {
+        self.accept(
+            &request,
+            VaultRequest::DisconnectChannel(request.get_ref().clone()),
+        )?;
+        match request.get_ref().channel_id.as_str() {
+            "missing" => Err(Status::not_found("channel not found")),
+            id => Ok(Response::new(vault::DisconnectChannelResponse {
+                channel_ids: vec![id.to_string()],
+            })),
+        }
+    }
+
+    async fn check_channel(
+        &self,
+        request: Request<vault::CheckChannelRequest>,
+    ) -> Result<Response<vault::Channel>, Status> {
+        self.accept(&request, VaultRequest::Other("CheckChannel"))?;
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn egress(
+        &self,
+        request: Request<vault::EgressRequest>,
+    ) -> Result<Response<vault::EgressResponse>, Status> {
+        self.accept(&request, VaultRequest::Other("Egress"))?;
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn rotate_data_key(
+        &self,
+        request: Request<vault::RotateDataKeyRequest>,
+    ) -> Result<Response<vault::RotationStatus>, Status> {
+        self.accept(&request, VaultRequest::Other("RotateDataKey"))?;
+        Err(Status::unimplemented("not in the double"))
+    }
+
+    async fn get_rotation_status(
+        &self,
+        request: Request<vault::GetRotationStatusRequest>,
+    ) -> Result<Response<vault::RotationStatus>, Status> {
+        self.accept(&request, VaultRequest::Other("GetRotationStatus"))?;
+        Err(Status::unimplemented("not in the double"))
+    }
+}
+
 /// One message an [`SmtpSink`] accepted.
 #[derive(Debug, Clone)]
 pub struct SunkMail {
@@ -438,6 +742,38 @@ pub struct SunkMail {
     pub to: Vec<String>,
     /// What came after DATA, dot-unstuffed, headers included.
     pub data: String,
+}
+
+impl SunkMail {
+    /// The body as a mail client shows it: quoted-printable decoded (lettre picks it for long
+    /// lines), line ends as `\n`.
+    pub fn text(&self) -> String {
+        let (headers, body) = self.data.split_once("\n\n").unwrap_or(("", &self.data));
+        if !headers.contains("Content-Transfer-Encoding: quoted-printable") {
+            return body.to_string();
+        }
+        let joined = body.replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let escaped = (bytes[i] == b'=')
+                .then(|| joined.get(i + 1..i + 3))
+                .flatten()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            match escaped {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                None => {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).expect("UTF-8 body")
+    }
 }
 
 /// A tiny SMTP server on 127.0.0.1:0 that speaks just enough SMTP for one client at a time

@@ -7,6 +7,7 @@ mod helpers;
 
 mod account_settings;
 mod audit;
+mod channels;
 mod health;
 mod http;
 mod inbox_reads;

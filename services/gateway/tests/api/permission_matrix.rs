@@ -1,7 +1,7 @@
 //! Every RPC the gateway exposes, found in the compiled service descriptors (so a new RPC is in
 //! here the moment it exists), called as each role, as a member of another workspace and without
 //! a session. The auth layer must answer exactly what the permission table says, and nothing a
-//! caller may not do reaches inbox.
+//! caller may not do reaches inbox or token-vault.
 
 use std::str::FromStr;
 
@@ -116,7 +116,7 @@ async fn every_rpc_answers_each_role_other_workspaces_and_anonymous_callers_as_t
         let access = permissions::required(&rpc.path)
             .unwrap_or_else(|| panic!("{} has no entry in the permission table", rpc.path));
 
-        let before = app.inbox.calls();
+        let before = (app.inbox.calls(), app.vault.calls());
         let got = outcome(&call(&app, None, rpc, &workspace).await);
         let want = if access == Access::Public {
             Outcome::Allowed
@@ -126,8 +126,8 @@ async fn every_rpc_answers_each_role_other_workspaces_and_anonymous_callers_as_t
         if got != want {
             failures.push(format!("{} anonymous: {got:?}, want {want:?}", rpc.path));
         }
-        if want != Outcome::Allowed && app.inbox.calls() != before {
-            failures.push(format!("{} anonymous reached inbox", rpc.path));
+        if want != Outcome::Allowed && (app.inbox.calls(), app.vault.calls()) != before {
+            failures.push(format!("{} anonymous reached inbox or the vault", rpc.path));
         }
 
         for (name, role, token) in &callers {
@@ -143,7 +143,7 @@ async fn every_rpc_answers_each_role_other_workspaces_and_anonymous_callers_as_t
                     }
                 }
             };
-            let before = app.inbox.calls();
+            let before = (app.inbox.calls(), app.vault.calls());
             let result = call(&app, Some(token), rpc, &workspace).await;
             let got = outcome(&result);
             if got != want {
@@ -152,8 +152,8 @@ async fn every_rpc_answers_each_role_other_workspaces_and_anonymous_callers_as_t
                     rpc.path
                 ));
             }
-            if want != Outcome::Allowed && app.inbox.calls() != before {
-                failures.push(format!("{} as {name} reached inbox", rpc.path));
+            if want != Outcome::Allowed && (app.inbox.calls(), app.vault.calls()) != before {
+                failures.push(format!("{} as {name} reached inbox or the vault", rpc.path));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! No password and no session token in the logs: the gateway runs in-process with a global
 //! subscriber that records everything (TRACE, span fields included) while accounts sign up, log
 //! in, fail to log in, change passwords, invite and accept invitations (tokens by email through an
-//! SMTP sink), and log out.
+//! SMTP sink), connect a WhatsApp number with a system-user token (the gateway's vault credential
+//! on the call), one with a credential the vault refuses, and log out.
 
 use std::{
     io::Write,
@@ -9,12 +10,12 @@ use std::{
 };
 
 use scifer_proto::gateway::v1::{
-    AcceptInvitationRequest, ChangePasswordRequest, GetAccountRequest, InviteMemberRequest, LoginRequest,
-    LogoutRequest, Role,
+    AcceptInvitationRequest, ChangePasswordRequest, ConnectWhatsAppRequest, GetAccountRequest,
+    InviteMemberRequest, ListChannelsRequest, LoginRequest, LogoutRequest, Role, connect_whats_app_request,
 };
 use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt};
 
-use crate::helpers::{InboxMode, PASSWORD, SmtpSink, spawn_app_configured, token_in};
+use crate::helpers::{InboxMode, PASSWORD, SmtpSink, VAULT_CREDENTIAL, spawn_app_configured, token_in};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -83,9 +84,21 @@ async fn no_password_or_session_token_appears_in_the_logs() {
         .unwrap();
     // An invitation, emailed and accepted: its token must not be logged either.
     let (owner, workspace) = app.owner_with_workspace().await;
+    // A channel call: the vault credential and the WhatsApp token pass through the gateway.
+    let system_user_token = "EAAG-whatsapp-system-user-token-canary";
+    app.channels(Some(&owner.token))
+        .connect_whats_app(ConnectWhatsAppRequest {
+            workspace_id: workspace.clone(),
+            waba_id: "waba-1".into(),
+            credential: Some(connect_whats_app_request::Credential::SystemUserToken(
+                system_user_token.into(),
+            )),
+        })
+        .await
+        .unwrap();
     app.workspaces(Some(&owner.token))
         .invite_member(InviteMemberRequest {
-            workspace_id: workspace,
+            workspace_id: workspace.clone(),
             email: user.email.clone(),
             role: Role::Agent as i32,
             can_approve_posts: false,
@@ -118,7 +131,27 @@ async fn no_password_or_session_token_appears_in_the_logs() {
         .get_account(GetAccountRequest {})
         .await;
 
+    // A gateway whose vault credential the vault refuses logs that, without the credential.
+    let refused_credential = "refused-vault-credential-canary";
+    let misconfigured = spawn_app_configured(
+        InboxMode::Double,
+        &[("TOKEN_VAULT_CREDENTIAL", refused_credential)],
+    )
+    .await;
+    let (owner, workspace) = misconfigured.owner_with_workspace().await;
+    let _ = misconfigured
+        .channels(Some(&owner.token))
+        .list_channels(ListChannelsRequest {
+            workspace_id: workspace,
+        })
+        .await
+        .unwrap_err();
+
     let logs = captured.text();
+    assert!(
+        logs.contains("token-vault refused the gateway's service identity"),
+        "the capture works"
+    );
     assert!(logs.contains("login failed"), "the capture works: {logs}");
     assert!(logs.contains("logged out"), "the capture works");
     assert!(
@@ -132,6 +165,9 @@ async fn no_password_or_session_token_appears_in_the_logs() {
         user.token.as_str(),
         second.as_str(),
         invitation.as_str(),
+        VAULT_CREDENTIAL,
+        system_user_token,
+        refused_credential,
     ] {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
         assert!(
