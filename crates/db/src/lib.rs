@@ -86,10 +86,72 @@ pub async fn drop_tables(
     Ok(())
 }
 
+/// Begins a transaction that is going to write. On SQLite a deferred transaction that reads first
+/// and writes later fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT) when another
+/// connection committed in between, and the busy timeout cannot help; a no-op write as the first
+/// statement takes the write lock up front, so concurrent writers wait for each other instead.
+/// PostgreSQL needs nothing.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let txn = db.begin().await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        // Every store has the migrations table; `WHERE 0` deletes nothing but still locks.
+        txn.execute_unprepared("DELETE FROM seaql_migrations WHERE 0")
+            .await?;
+    }
+    Ok(txn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sea_orm::ConnectionTrait;
+
+    #[tokio::test]
+    async fn a_write_transaction_holds_the_sqlite_write_lock_from_its_start() {
+        use sea_orm::TransactionTrait;
+        let dir = tempfile_dir("lock");
+        let url = format!("sqlite://{}/t.sqlite", dir.display());
+        let db = connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE seaql_migrations (version TEXT)")
+            .await
+            .unwrap();
+        db.execute_unprepared("CREATE TABLE t (v INTEGER)").await.unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (1)").await.unwrap();
+        // A deferred transaction that read before another connection's commit cannot write.
+        let deferred = db.begin().await.unwrap();
+        deferred.execute_unprepared("SELECT v FROM t").await.unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (2)").await.unwrap();
+        let failed = deferred.execute_unprepared("INSERT INTO t VALUES (3)").await;
+        assert!(
+            failed.is_err(),
+            "the deferred read-then-write should fail on SQLite"
+        );
+        deferred.rollback().await.ok();
+        // begin_write takes the lock first: its read-then-write succeeds, the other writer waits.
+        let txn = begin_write(&db).await.unwrap();
+        txn.execute_unprepared("SELECT v FROM t").await.unwrap();
+        let other = {
+            let db = db.clone();
+            tokio::spawn(async move { db.execute_unprepared("INSERT INTO t VALUES (4)").await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        txn.execute_unprepared("INSERT INTO t VALUES (5)").await.unwrap();
+        txn.commit().await.unwrap();
+        other.await.unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("scifer-db-{name}-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{:?}", std::process::id(), std::time::SystemTime::now())
+            .replace([' ', ':', '{', '}', ',', '.'], "")
+    }
 
     #[tokio::test]
     async fn sqlite_files_open_in_wal_mode_with_full_sync() {

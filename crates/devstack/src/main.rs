@@ -1,26 +1,37 @@
 //! `make run`. Starts, in order: a private nats-server with JetStream (unless `NATS_URL` is given),
-//! the six services with SQLite stores under `.data/`, publishes the demo workspace's channels on the
-//! bus (token-vault will own that once it connects real channels), and the Meta simulator in demo
-//! mode (unless `META_GRAPH_URL` points at a real Graph API). Ctrl-c stops everything gracefully.
+//! the Meta simulator's Graph API in this process (unless `META_GRAPH_URL` points at a real Graph
+//! API), the six services with SQLite stores under `.data/`, then signs the demo owner in and
+//! connects the demo Page, its Instagram account and the demo WhatsApp number through the gateway
+//! and token-vault, as an admin would in the browser; last the simulator's webhook demo, whose
+//! customers write to those channels. Ctrl-c stops everything gracefully.
+
+mod demo;
+mod secrets;
 
 use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
 };
 
-use scifer_events::{Bus, Publisher, StreamKind};
-use scifer_meta_sim::demo;
-use scifer_proto::events::v1::{ChannelEvent, ChannelKind, ChannelState};
-use tokio::process::{Child, Command};
+use scifer_meta_sim::{
+    AppSecret,
+    demo::DEMO_APP_ID,
+    graph::{GraphSim, GraphSimConfig},
+};
+use scifer_plumbing::CancellationToken;
+use tokio::{
+    process::{Child, Command},
+    task::JoinHandle,
+};
 
-/// The demo account `make run` signs up (or logs in to, when `.data/` already has it). A local demo
-/// login, printed on start; real deployments create their own accounts.
-const DEMO_EMAIL: &str = "demo@scifer.local";
-const DEMO_PASSWORD: &str = "scifer-demo-password";
-const DEMO_WORKSPACE_NAME: &str = "Demo Bakery";
+use crate::secrets::DevSecrets;
+
 /// Not 4222: a machine may already run a NATS there for something else.
 const DEFAULT_NATS_PORT: u16 = 42224;
+/// The simulated `graph.facebook.com` and `www.facebook.com` (one server plays both).
+const DEFAULT_GRAPH_ADDR: &str = "127.0.0.1:8090";
 
 #[derive(Debug, thiserror::Error)]
 enum DevError {
@@ -32,6 +43,8 @@ enum DevError {
     Unhealthy(String),
     #[error("{0} exited unexpectedly; see its output above")]
     Exited(String),
+    #[error("devstack secrets: {0}")]
+    Secrets(#[from] secrets::SecretsError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -40,6 +53,82 @@ struct Service {
     name: &'static str,
     health: String,
     env: Vec<(&'static str, String)>,
+}
+
+/// Where Meta is: the simulator in this process, or the real Graph API.
+struct Meta {
+    graph_url: String,
+    dialog_url: String,
+    app_id: String,
+    app_secret: String,
+    simulator: Option<Simulator>,
+}
+
+struct Simulator {
+    sim: GraphSim,
+    addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+}
+
+impl Meta {
+    /// The simulator unless `META_GRAPH_URL` is set. Against real Meta the app's id and secret
+    /// must come from the environment: there is no default secret outside the simulator.
+    async fn start() -> Result<Self, DevError> {
+        if let Some(graph_url) = env_opt("META_GRAPH_URL") {
+            let required = |key: &str| {
+                env_opt(key).ok_or_else(|| {
+                    DevError::Setup(format!("META_GRAPH_URL is set (real Meta): set {key} too"))
+                })
+            };
+            return Ok(Self {
+                graph_url,
+                dialog_url: env_or("META_DIALOG_URL", "https://www.facebook.com"),
+                app_id: required("META_APP_ID")?,
+                app_secret: required("META_APP_SECRET")?,
+                simulator: None,
+            });
+        }
+        // The webhook demo signs with the same app secret, and Meta echoes the same app id.
+        let app_id = DEMO_APP_ID.to_string();
+        let app_secret = env_or("META_APP_SECRET", "demo-app-secret");
+        let sim = GraphSim::with_demo_world(GraphSimConfig::new(
+            app_id.clone(),
+            AppSecret::new(app_secret.clone()),
+        ));
+        let wanted = env_or("SCIFER_DEV_GRAPH_ADDR", DEFAULT_GRAPH_ADDR);
+        let listener = tokio::net::TcpListener::bind(&wanted).await.map_err(|e| {
+            DevError::Setup(format!(
+                "the Graph simulator cannot listen on {wanted} ({e}); set SCIFER_DEV_GRAPH_ADDR"
+            ))
+        })?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (sim, stop) = (sim.clone(), stop.clone());
+            async move { sim.serve(listener, stop.cancelled_owned()).await }
+        });
+        let url = format!("http://{addr}");
+        Ok(Self {
+            graph_url: url.clone(),
+            dialog_url: url,
+            app_id,
+            app_secret,
+            simulator: Some(Simulator {
+                sim,
+                addr,
+                task,
+                stop,
+            }),
+        })
+    }
+
+    async fn stop(self) {
+        if let Some(simulator) = self.simulator {
+            simulator.stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), simulator.task).await;
+        }
+    }
 }
 
 #[tokio::main]
@@ -54,11 +143,12 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+fn env_opt(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
 fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string())
+    env_opt(key).unwrap_or_else(|| default.to_string())
 }
 
 async fn run() -> Result<(), DevError> {
@@ -67,15 +157,18 @@ async fn run() -> Result<(), DevError> {
     std::fs::create_dir_all(&data)?;
     let data = data.canonicalize()?;
     let bin_dir = root.join("target").join(env_or("SCIFER_BIN_PROFILE", "debug"));
+    let (secrets, secrets_path) = DevSecrets::load_or_create(&data)?;
 
     // Demo values: a real deployment sets its own through the environment.
-    let app_secret = env_or("META_APP_SECRET", "demo-app-secret");
     let verify_token = env_or("META_VERIFY_TOKEN", "demo-verify-token");
-    let graph_url = std::env::var("META_GRAPH_URL").ok().filter(|v| !v.is_empty());
     let bus_prefix = env_or("BUS_PREFIX", "scifer");
+    let app_url = env_or("PUBLIC_APP_URL", "http://localhost:5173");
+    // Where Meta sends the browser back after Facebook Login: the frontend's callback page. The
+    // gateway asks for it and the vault accepts only it.
+    let redirect_uri = env_or("META_OAUTH_REDIRECT_URI", &format!("{app_url}/channels/callback"));
 
     let mut children: Vec<(String, Child)> = Vec::new();
-    let nats_url = match std::env::var("NATS_URL").ok().filter(|v| !v.is_empty()) {
+    let nats_url = match env_opt("NATS_URL") {
         Some(url) => url,
         None => {
             let port: u16 = env_or("SCIFER_DEV_NATS_PORT", &DEFAULT_NATS_PORT.to_string())
@@ -83,8 +176,18 @@ async fn run() -> Result<(), DevError> {
                 .map_err(|_| DevError::Setup("SCIFER_DEV_NATS_PORT must be a port number".into()))?;
             children.push(("nats-server".into(), start_nats(&data, port)?));
             let url = format!("nats://127.0.0.1:{port}");
-            wait_tcp(&format!("127.0.0.1:{port}"), "nats-server").await?;
+            if let Err(e) = wait_tcp(&format!("127.0.0.1:{port}"), "nats-server").await {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
             url
+        }
+    };
+    let meta = match Meta::start().await {
+        Ok(meta) => meta,
+        Err(e) => {
+            stop_all(&mut children).await;
+            return Err(e);
         }
     };
 
@@ -105,6 +208,9 @@ async fn run() -> Result<(), DevError> {
     };
     let gateway_addr = env_or("GATEWAY_ADDR", "127.0.0.1:8080");
     let ingest_addr = env_or("WEBHOOK_INGEST_ADDR", "127.0.0.1:8081");
+    let vault_addr = "127.0.0.1:9084";
+    // Started in this order, stopped in the reverse one: token-vault is up before the gateway
+    // forwards to it, and the gateway stops before the services it calls.
     let services = vec![
         Service {
             name: "inbox",
@@ -120,8 +226,24 @@ async fn run() -> Result<(), DevError> {
             env: with(vec![
                 ("LISTEN_ADDR", ingest_addr.clone()),
                 ("ADMIN_ADDR", "127.0.0.1:9081".into()),
-                ("META_APP_SECRET", app_secret.clone()),
+                ("META_APP_SECRET", meta.app_secret.clone()),
                 ("META_VERIFY_TOKEN", verify_token.clone()),
+            ]),
+        },
+        Service {
+            name: "token-vault",
+            health: format!("http://{vault_addr}/healthz"),
+            env: with(vec![
+                ("GRPC_ADDR", vault_addr.into()),
+                ("DATABASE_URL", db("token-vault")),
+                // Kept in .data/ with the database: a new KEK could not open the sealed tokens.
+                ("VAULT_KEKS", secrets.vault_keks().to_string()),
+                ("SERVICE_CREDENTIALS", secrets.vault_service_credentials()),
+                ("META_GRAPH_URL", meta.graph_url.clone()),
+                ("META_DIALOG_URL", meta.dialog_url.clone()),
+                ("META_APP_ID", meta.app_id.clone()),
+                ("META_APP_SECRET", meta.app_secret.clone()),
+                ("CONNECT_REDIRECT_URIS", redirect_uri.clone()),
             ]),
         },
         Service {
@@ -129,11 +251,13 @@ async fn run() -> Result<(), DevError> {
             health: format!("http://{gateway_addr}/healthz"),
             env: with(vec![
                 ("LISTEN_ADDR", gateway_addr.clone()),
+                ("DATABASE_URL", db("gateway")),
                 ("INBOX_URL", "http://127.0.0.1:9082".into()),
-                (
-                    "CORS_ALLOWED_ORIGINS",
-                    env_or("CORS_ALLOWED_ORIGINS", "http://localhost:5173"),
-                ),
+                ("TOKEN_VAULT_URL", format!("http://{vault_addr}")),
+                ("TOKEN_VAULT_CREDENTIAL", secrets.credential("gateway")),
+                ("META_OAUTH_REDIRECT_URI", redirect_uri.clone()),
+                ("PUBLIC_APP_URL", app_url.clone()),
+                ("CORS_ALLOWED_ORIGINS", env_or("CORS_ALLOWED_ORIGINS", &app_url)),
             ]),
         },
         Service {
@@ -142,87 +266,129 @@ async fn run() -> Result<(), DevError> {
             env: with(vec![("GRPC_ADDR", "127.0.0.1:9083".into())]),
         },
         Service {
-            name: "token-vault",
-            health: "http://127.0.0.1:9084/healthz".into(),
-            env: with(vec![("GRPC_ADDR", "127.0.0.1:9084".into())]),
-        },
-        Service {
             name: "deletion",
             health: "http://127.0.0.1:9085/healthz".into(),
             env: with(vec![("GRPC_ADDR", "127.0.0.1:9085".into())]),
         },
     ];
 
-    let result = start_all(&bin_dir, &services, &mut children).await;
-    let result = match result {
-        Ok(()) => match demo_workspace(&gateway_addr).await {
-            Ok(workspace) => seed_demo_channels(&nats_url, &bus_prefix, &workspace)
-                .await
-                .map(|()| workspace),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let workspace = match result {
-        Ok(workspace) => workspace,
+    let started = async {
+        start_all(&bin_dir, &services, &mut children).await?;
+        let login = demo::login(&gateway_addr).await?;
+        let connected = match &meta.simulator {
+            Some(simulator) => {
+                let token = simulator.sim.demo_system_user_token().ok_or_else(|| {
+                    DevError::Setup("the Graph simulator's demo world has no system-user token".into())
+                })?;
+                demo::connect_channels(&login, &redirect_uri, &token).await?
+            }
+            None => Vec::new(),
+        };
+        Ok::<_, DevError>((login, connected))
+    }
+    .await;
+    let (login, connected) = match started {
+        Ok(started) => started,
         Err(e) => {
             stop_all(&mut children).await;
+            meta.stop().await;
             return Err(e);
         }
     };
 
-    if graph_url.is_none() {
+    if meta.simulator.is_some() {
         let sim = Command::new(bin_dir.join("scifer-meta-sim"))
             .args([
                 "demo",
                 "--webhook-url",
                 &format!("http://{ingest_addr}/webhooks/meta"),
             ])
-            .env("META_APP_SECRET", &app_secret)
+            .env("META_APP_SECRET", &meta.app_secret)
             .env("RUST_LOG", env_or("RUST_LOG", "info"))
             .kill_on_drop(true)
             // Own process group: ctrl-c in the terminal reaches only us, and we stop the services
             // in order (producers first, the broker last) instead of all at once.
             .process_group(0)
-            .spawn()
-            .map_err(|source| DevError::Spawn {
-                name: "scifer-meta-sim".into(),
-                source,
-            })?;
-        children.push(("scifer-meta-sim".into(), sim));
+            .spawn();
+        match sim {
+            Ok(sim) => children.push(("scifer-meta-sim".into(), sim)),
+            Err(source) => {
+                stop_all(&mut children).await;
+                meta.stop().await;
+                return Err(DevError::Spawn {
+                    name: "scifer-meta-sim".into(),
+                    source,
+                });
+            }
+        }
     }
 
     println!();
     println!("Scifer is running (data in {}):", data.display());
     println!("  gateway (gRPC + gRPC-web)  http://{gateway_addr}");
-    println!("    demo login {DEMO_EMAIL} / {DEMO_PASSWORD}, workspace id {workspace}");
+    println!(
+        "    demo login {} / {}, workspace id {}",
+        demo::DEMO_EMAIL,
+        demo::DEMO_PASSWORD,
+        login.workspace_id
+    );
     println!("  webhook-ingest (Meta)      http://{ingest_addr}/webhooks/meta");
     println!("  ingest admin (gRPC)        http://127.0.0.1:9081");
     println!("  inbox (gRPC, internal)     http://127.0.0.1:9082");
-    println!("  publisher / token-vault / deletion  http://127.0.0.1:9083 / 9084 / 9085");
+    println!("  token-vault (gRPC, internal)  http://{vault_addr}");
+    println!(
+        "    service credentials (e.g. `operator` for key rotation) in {}",
+        secrets_path.display()
+    );
+    println!("  publisher / deletion       http://127.0.0.1:9083 / 9085");
     println!("  NATS                       {nats_url}");
-    match &graph_url {
-        None => println!("  Meta simulator             demo mode: customers are writing in"),
-        Some(url) => println!("  Meta Graph API             {url} (simulator not started)"),
+    match &meta.simulator {
+        Some(simulator) => {
+            println!(
+                "  Meta simulator             Graph API and Login dialog http://{} (steer it under /_sim/);",
+                simulator.addr
+            );
+            println!("                             demo customers are writing in");
+            println!("  connected through token-vault:");
+            for channel in &connected {
+                println!("    {}", demo::describe(channel));
+            }
+        }
+        None => {
+            println!(
+                "  Meta Graph API             {} (simulator not started)",
+                meta.graph_url
+            );
+            println!("    connect channels with ChannelApi; Meta sends the browser back to {redirect_uri}");
+        }
     }
     println!("Press ctrl-c to stop.");
 
-    let stopped_by = wait_for_stop(&mut children).await;
+    let graph_task = meta.simulator.as_ref().map(|s| &s.task);
+    let stopped_by = wait_for_stop(&mut children, graph_task).await;
     stop_all(&mut children).await;
+    meta.stop().await;
     match stopped_by {
         None => Ok(()),
         Some(name) => Err(DevError::Exited(name)),
     }
 }
 
-/// Waits for ctrl-c or SIGTERM (None), or for a child to exit on its own (Some(its name)).
-async fn wait_for_stop(children: &mut [(String, Child)]) -> Option<String> {
+/// Waits for ctrl-c or SIGTERM (None), or for a child or the in-process Graph simulator to end on
+/// its own (Some(its name)).
+async fn wait_for_stop(
+    children: &mut [(String, Child)],
+    graph: Option<&JoinHandle<std::io::Result<()>>>,
+) -> Option<String> {
     let shutdown = scifer_plumbing::shutdown::on_signals();
     loop {
         for (name, child) in children.iter_mut() {
             if let Ok(Some(_)) = child.try_wait() {
                 return Some(name.clone());
             }
+        }
+        if graph.is_some_and(JoinHandle::is_finished) {
+            return Some("the Graph simulator".into());
         }
         tokio::select! {
             () = shutdown.cancelled() => return None,
@@ -291,121 +457,6 @@ fn start_nats(data: &Path, port: u16) -> Result<Child, DevError> {
         .process_group(0)
         .spawn()
         .map_err(|source| DevError::Spawn { name: binary, source })
-}
-
-async fn seed_demo_channels(nats_url: &str, prefix: &str, workspace: &str) -> Result<(), DevError> {
-    let setup = |e: &dyn std::fmt::Display| DevError::Setup(format!("seeding demo channels: {e}"));
-    let client = scifer_events::connect(nats_url).await.map_err(|e| setup(&e))?;
-    let js = scifer_events::async_nats::jetstream::new(client);
-    let bus = Bus::new(prefix).map_err(|e| setup(&e))?;
-    bus.ensure_default_stream(&js, StreamKind::Channels)
-        .await
-        .map_err(|e| setup(&e))?;
-    let publisher = Publisher::new(js);
-    let channels = [
-        (
-            "demo-messenger",
-            ChannelKind::Messenger,
-            demo::DEMO_PAGE_ID,
-            demo::DEMO_PAGE_NAME,
-        ),
-        (
-            "demo-instagram",
-            ChannelKind::Instagram,
-            demo::DEMO_IG_ACCOUNT_ID,
-            demo::DEMO_IG_USERNAME,
-        ),
-        (
-            "demo-whatsapp",
-            ChannelKind::Whatsapp,
-            demo::DEMO_PHONE_NUMBER_ID,
-            demo::DEMO_DISPLAY_PHONE_NUMBER,
-        ),
-    ];
-    let now = std::time::SystemTime::now();
-    for (channel_id, kind, account_id, name) in channels {
-        let event = ChannelEvent {
-            state_reason: String::new(),
-            parent_account_id: String::new(),
-            event_id: format!("{workspace}-{channel_id}:v1"),
-            workspace_id: workspace.into(),
-            channel_id: format!("{workspace}-{channel_id}"),
-            kind: kind as i32,
-            account_id: account_id.into(),
-            display_name: name.into(),
-            state: ChannelState::Connected as i32,
-            version: 1,
-            at: Some(prost_types::Timestamp::from(now)),
-        };
-        publisher
-            .publish(
-                bus.channel_event(ChannelState::Connected),
-                &event.event_id,
-                &event,
-            )
-            .await
-            .map_err(|e| setup(&e))?;
-    }
-    Ok(())
-}
-
-/// Signs the demo account up (or logs in), and creates its workspace unless it has one: the same
-/// calls a new user's browser makes.
-async fn demo_workspace(gateway_addr: &str) -> Result<String, DevError> {
-    use scifer_proto::gateway::v1::{
-        CreateWorkspaceRequest, ListWorkspacesRequest, LoginRequest, SignUpRequest,
-        account_api_client::AccountApiClient, workspace_api_client::WorkspaceApiClient,
-    };
-    let setup = |e: &dyn std::fmt::Display| DevError::Setup(format!("creating the demo account: {e}"));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{gateway_addr}"))
-        .map_err(|e| setup(&e))?
-        .connect()
-        .await
-        .map_err(|e| setup(&e))?;
-    let mut accounts = AccountApiClient::new(channel.clone());
-    let signed_up = accounts
-        .sign_up(SignUpRequest {
-            email: DEMO_EMAIL.into(),
-            password: DEMO_PASSWORD.into(),
-            name: "Demo Owner".into(),
-        })
-        .await;
-    let session = match signed_up {
-        Ok(session) => session.into_inner(),
-        Err(status) if status.code() == tonic::Code::AlreadyExists => accounts
-            .login(LoginRequest {
-                email: DEMO_EMAIL.into(),
-                password: DEMO_PASSWORD.into(),
-            })
-            .await
-            .map_err(|e| setup(&e))?
-            .into_inner(),
-        Err(status) => return Err(setup(&status)),
-    };
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", session.session_token)
-        .parse()
-        .map_err(|e| setup(&e))?;
-    let mut workspaces = WorkspaceApiClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
-        req.metadata_mut().insert("authorization", bearer.clone());
-        Ok(req)
-    });
-    let existing = workspaces
-        .list_workspaces(ListWorkspacesRequest {})
-        .await
-        .map_err(|e| setup(&e))?
-        .into_inner()
-        .workspaces;
-    if let Some(found) = existing.into_iter().find(|w| w.name == DEMO_WORKSPACE_NAME) {
-        return Ok(found.workspace_id);
-    }
-    Ok(workspaces
-        .create_workspace(CreateWorkspaceRequest {
-            name: DEMO_WORKSPACE_NAME.into(),
-        })
-        .await
-        .map_err(|e| setup(&e))?
-        .into_inner()
-        .workspace_id)
 }
 
 async fn wait_http(url: &str, name: &str) -> Result<(), DevError> {

@@ -14,8 +14,7 @@ use scifer_proto::{
 };
 use scifer_vault_crypto::{Plaintext, TokenAad};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, sea_query::Expr,
 };
 
 use crate::{
@@ -439,7 +438,7 @@ impl Vault {
         user_id: &str,
         new: Vec<NewChannel>,
     ) -> Result<Vec<channel::Model>, VaultError> {
-        let txn = self.db.begin().await?;
+        let txn = scifer_db::begin_write(&self.db).await?;
         let mut stored = Vec::with_capacity(new.len());
         for n in new {
             let existing = channel::Entity::find()

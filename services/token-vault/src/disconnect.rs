@@ -6,7 +6,7 @@
 use scifer_audit::{Actor, Audit, Outcome, action};
 use scifer_ids::WorkspaceId;
 use scifer_proto::events::v1::{ChannelKind, ChannelState};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::{
     error::VaultError,
@@ -37,7 +37,7 @@ impl Vault {
         }
         let unsubscribed = self.unsubscribe(&ch, kind, &removed).await;
 
-        let txn = self.db.begin().await?;
+        let txn = scifer_db::begin_write(&self.db).await?;
         for gone in &removed {
             token::Entity::delete_many()
                 .filter(token::Column::ChannelId.eq(&gone.id))

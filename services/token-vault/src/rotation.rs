@@ -11,9 +11,7 @@ use scifer_audit::{Actor, Audit, Outcome, action};
 use scifer_ids::WorkspaceId;
 use scifer_proto::tokenvault::v1::RotationStatus;
 use scifer_vault_crypto::TokenAad;
-use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -131,7 +129,7 @@ impl Vault {
                 self.retire_old_data_keys(&workspace, newest).await?;
                 continue;
             }
-            let txn = self.db.begin().await?;
+            let txn = scifer_db::begin_write(&self.db).await?;
             for row in stale {
                 let aad = TokenAad {
                     workspace_id: &row.workspace_id,

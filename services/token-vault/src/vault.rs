@@ -10,8 +10,8 @@ use scifer_ids::WorkspaceId;
 use scifer_proto::events::v1::{ChannelEvent, ChannelKind, ChannelState};
 use scifer_vault_crypto::{Plaintext, TokenAad};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
 };
 use tokio::sync::Notify;
 
@@ -202,27 +202,52 @@ impl Vault {
     }
 
     /// Puts `ch` and the channels sharing its token in NEEDS_REAUTH with `reason`, announces it
-    /// and audits it. Calls for them are refused until they are reconnected.
+    /// and audits it. Calls for them are refused until they are reconnected. Each update is
+    /// conditional on the version read here, so a reconnect that landed meanwhile wins: its new
+    /// token was not the one Meta refused.
     pub(crate) async fn mark_needs_reauth(
         &self,
         ch: &channel::Model,
         reason: &str,
     ) -> Result<(), VaultError> {
-        use sea_orm::TransactionTrait;
-        let txn = self.db.begin().await?;
+        let mut targets = vec![ch.clone()];
+        targets.extend(
+            self.token_siblings(&self.db, ch)
+                .await?
+                .into_iter()
+                .filter(|s| s.id != ch.id),
+        );
+        let txn = scifer_db::begin_write(&self.db).await?;
         let mut changed = 0;
-        for sibling in self.token_siblings(&txn, ch).await? {
-            if sibling.state == ChannelState::NeedsReauth as i32 && sibling.state_reason == reason {
+        for target in targets {
+            if target.state != ChannelState::Connected as i32 {
                 continue;
             }
-            let mut row = sibling.clone().into_active_model();
-            row.state = Set(ChannelState::NeedsReauth as i32);
-            row.state_reason = Set(reason.to_string());
-            row.version = Set(sibling.version + 1);
-            row.updated_at_ms = Set(now_ms());
-            let updated = row.update(&txn).await?;
-            self.announce(&txn, &updated).await?;
-            let workspace = WorkspaceId::parse(&updated.workspace_id)?;
+            let now = now_ms();
+            let updated = channel::Entity::update_many()
+                .col_expr(
+                    channel::Column::State,
+                    Expr::value(ChannelState::NeedsReauth as i32),
+                )
+                .col_expr(channel::Column::StateReason, Expr::value(reason))
+                .col_expr(channel::Column::Version, Expr::value(target.version + 1))
+                .col_expr(channel::Column::UpdatedAtMs, Expr::value(now))
+                .filter(channel::Column::Id.eq(&target.id))
+                .filter(channel::Column::Version.eq(target.version))
+                .exec(&txn)
+                .await?;
+            if updated.rows_affected != 1 {
+                continue;
+            }
+            let marked = channel::Model {
+                state: ChannelState::NeedsReauth as i32,
+                state_reason: reason.to_string(),
+                version: target.version + 1,
+                updated_at_ms: now,
+                ..target
+            };
+            self.announce(&txn, &marked).await?;
+            let workspace = WorkspaceId::parse(&marked.workspace_id)?;
             self.record(
                 &txn,
                 Audit::new(
@@ -231,7 +256,7 @@ impl Vault {
                     scifer_audit::action::CHANNEL_NEEDS_REAUTH,
                     Outcome::Failure,
                 )
-                .target("channel", &updated.id)
+                .target("channel", &marked.id)
                 .detail(reason),
             )
             .await?;
