@@ -7,6 +7,21 @@
 //! insert per table for new rows and one multi-row upsert per table for changed ones. A batch that
 //! called [`Applier::prefetch`] first reads those rows with a handful of `IN (...)` queries; any row
 //! not prefetched is read on first use, so the rules never depend on what was prefetched.
+//!
+//! # Disconnected channels
+//!
+//! A `ChannelEvent` that disconnects a channel (a higher version in state DISCONNECTED) deletes,
+//! in the transaction that records it, everything the inbox holds for that channel: its messages
+//! (with their attachments, reactions and statuses, which are columns of the message row), its
+//! conversations, its contacts (a contact belongs to one channel), its deferred updates and
+//! applied-event rows, and the pending events of its account. Each is one `DELETE ... WHERE`
+//! statement, never a read of the rows. The channel row stays as a tombstone (display name
+//! cleared, version and disconnect time kept), so a late lower version cannot resurrect it.
+//!
+//! Afterwards an event of that account whose Meta time is at or before the disconnect belongs to
+//! the deleted data and is dropped, whether it is a redelivery or arrives after a reconnect (which
+//! comes as a new channel id). A later event is parked as usual: a reconnect picks it up, and
+//! [`expire_parked_after_disconnect`] deletes it if none comes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,8 +34,11 @@ use scifer_proto::{
     inbox::v1::{ConversationStatus, MessageDirection},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, Iterable, QueryFilter, QueryOrder, QueryTrait, TryInsertResult, sea_query::OnConflict,
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
+    sea_query::OnConflict,
 };
 
 use crate::{
@@ -46,6 +64,36 @@ pub enum Disposition {
     Deferred,
     /// Recorded only in the log (handover, feed change) or unusable (no contact id).
     Ignored,
+    /// Meta's time is at or before the last disconnect of its account: it belongs to a channel
+    /// whose data was deleted, so it is not stored (nor parked) again.
+    Dropped,
+}
+
+/// Where an event goes.
+enum Route {
+    To(channel::Model),
+    Park,
+    Drop,
+}
+
+/// What the store says about one (kind, account_id).
+#[derive(Debug, Clone, Default)]
+struct Account {
+    /// The channel its events attach to (connected or needing reauth; the newest if several).
+    channel: Option<channel::Model>,
+    /// The latest disconnect of any channel of the account (0 if none).
+    disconnected_at_ms: i64,
+}
+
+/// Rows deleted for a disconnected channel, by table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    pub messages: u64,
+    pub conversations: u64,
+    pub contacts: u64,
+    pub deferred_updates: u64,
+    pub applied_events: u64,
+    pub pending_events: u64,
 }
 
 /// Rows touched in one transaction, in first-touched order, each with the event that last touched
@@ -146,8 +194,8 @@ pub struct Applier<'a, C: ConnectionTrait> {
     db: &'a C,
     now_ms: i64,
     effects: Effects,
-    /// Connected channel by (kind, account_id), looked up once per batch.
-    channels: HashMap<(i32, String), Option<channel::Model>>,
+    /// The channels of each (kind, account_id), looked up once per batch.
+    channels: HashMap<(i32, String), Account>,
     /// Channel kinds by channel id, for the conversation events.
     channel_kinds: HashMap<String, i32>,
     /// Event ids whose `applied_events` row `prefetch` tried to insert, and those it did insert
@@ -173,6 +221,8 @@ pub struct Applier<'a, C: ConnectionTrait> {
     /// Deferred updates created in this transaction (not stored yet) and stored ones consumed.
     new_deferred: HashMap<String, deferred_update::Model>,
     consumed_deferred: Vec<String>,
+    /// Events of rows already written by [`Applier::flush`], with the channel of each row.
+    owed: Vec<(String, Emission)>,
 }
 
 /// The Meta timestamp of an event, which orders pending replays and deferred updates.
@@ -296,6 +346,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             deferred_read: HashSet::new(),
             new_deferred: HashMap::new(),
             consumed_deferred: Vec::new(),
+            owed: Vec::new(),
         }
     }
 
@@ -310,23 +361,23 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 None | Some(Kind::Handover(_) | Kind::Change(_)) => continue,
                 Some(_) => {}
             }
-            if let Some(ch) = self
-                .connected_channel(event.channel_kind, &event.account_id)
-                .await?
-            {
+            if let Route::To(ch) = self.route(event).await? {
                 routed.push((event, ch.id));
             }
         }
-        let ids: Vec<String> = routed
-            .iter()
-            .map(|(e, _)| e.event_id.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in ids.chunks(MAX_BINDS / 2) {
-            let rows = chunk.iter().map(|id| applied_event::ActiveModel {
+        // The first occurrence of an event id names the channel its row records.
+        let mut channel_of: HashMap<String, String> = HashMap::with_capacity(routed.len());
+        for (event, channel_id) in &routed {
+            channel_of
+                .entry(event.event_id.clone())
+                .or_insert_with(|| channel_id.clone());
+        }
+        let ids: Vec<(String, String)> = channel_of.into_iter().collect();
+        for chunk in ids.chunks(MAX_BINDS / 3) {
+            let rows = chunk.iter().map(|(id, channel_id)| applied_event::ActiveModel {
                 event_id: Set(id.clone()),
                 applied_at_ms: Set(self.now_ms),
+                channel_id: Set(channel_id.clone()),
             });
             let mut insert = applied_event::Entity::insert_many(rows)
                 .on_conflict(
@@ -341,7 +392,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 self.applied_fresh.insert(row.try_get::<String>("", "event_id")?);
             }
         }
-        self.applied_prefetched.extend(ids);
+        self.applied_prefetched.extend(ids.into_iter().map(|(id, _)| id));
 
         // Only new events read anything; duplicates stop at their event id.
         let mut message_refs_by_channel: HashMap<String, HashSet<String>> = HashMap::new();
@@ -505,20 +556,24 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
             _ => {}
         }
-        let Some(channel) = self
-            .connected_channel(event.channel_kind, &event.account_id)
-            .await?
-        else {
-            return self.park_pending(event).await;
+        let channel = match self.route(event).await? {
+            Route::To(channel) => channel,
+            Route::Park => return self.park_pending(event).await,
+            Route::Drop => {
+                tracing::debug!(event_id = %event.event_id, account_id = %event.account_id,
+                    "event from before its account's disconnect dropped");
+                return Ok(Disposition::Dropped);
+            }
         };
-        if !self.mark_applied(&event.event_id).await? {
+        if !self.mark_applied(&event.event_id, &channel.id).await? {
             return Ok(Disposition::Duplicate);
         }
         self.apply(&channel, event, kind).await
     }
 
     /// Upserts a channel (highest version wins); when it is connected, replays the events that
-    /// waited for it. Returns the number of pending events replayed.
+    /// waited for it; when it is disconnected, deletes its data (see the [module docs](self)).
+    /// Returns the number of pending events replayed.
     pub async fn channel_event(
         &mut self,
         event: &ChannelEvent,
@@ -527,15 +582,40 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         let existing = channel::Entity::find_by_id(event.channel_id.clone())
             .one(self.db)
             .await?;
+        let disconnected = event.state == ChannelState::Disconnected as i32;
+        // The vault's time of the disconnect; ours when it sent none.
+        let disconnected_at_ms = event
+            .at
+            .as_ref()
+            .map(|t| t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000))
+            .filter(|ms| *ms > 0)
+            .unwrap_or(self.now_ms);
         let row = channel::ActiveModel {
             id: Set(event.channel_id.clone()),
             workspace_id: Set(workspace.as_str().to_string()),
             kind: Set(event.kind),
-            account_id: Set(event.account_id.clone()),
-            display_name: Set(event.display_name.clone()),
+            // A tombstone keeps only a one-way key of the account (enough to refuse its late
+            // events), not the account id itself.
+            account_id: Set(if disconnected {
+                tombstone_key(event.kind, &event.account_id)
+            } else {
+                event.account_id.clone()
+            }),
+            // The Page's or number's name is the connected account's data too.
+            display_name: Set(if disconnected {
+                String::new()
+            } else {
+                event.display_name.clone()
+            }),
             state: Set(event.state),
             version: Set(event.version),
             updated_at_ms: Set(self.now_ms),
+            // A reconnect of the same channel id keeps the earlier disconnect time.
+            disconnected_at_ms: match (disconnected, &existing) {
+                (true, _) => Set(disconnected_at_ms),
+                (false, Some(_)) => NotSet,
+                (false, None) => Set(0),
+            },
         };
         match existing {
             Some(current) if current.version >= event.version => {
@@ -553,11 +633,76 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
         }
         self.channels.clear();
-        if event.state == ChannelState::Disconnected as i32 || event.state == ChannelState::Unspecified as i32
-        {
+        if disconnected {
+            let erased = self
+                .erase_channel(&event.channel_id, event.kind, &event.account_id)
+                .await?;
+            tracing::info!(channel_id = %event.channel_id, version = event.version,
+                messages = erased.messages, conversations = erased.conversations,
+                contacts = erased.contacts, deferred_updates = erased.deferred_updates,
+                applied_events = erased.applied_events, pending_events = erased.pending_events,
+                "channel disconnected: its data was deleted");
+            return Ok(0);
+        }
+        if event.state == ChannelState::Unspecified as i32 {
             return Ok(0);
         }
         self.replay_pending(event.kind, &event.account_id).await
+    }
+
+    /// Deletes every row of channel `channel_id`, set-based, and the pending events of its account.
+    /// What this transaction created so far is written first (so the deletes see it) and its
+    /// events for this channel are not emitted.
+    async fn erase_channel(
+        &mut self,
+        channel_id: &str,
+        kind: i32,
+        account_id: &str,
+    ) -> Result<Erased, DbErr> {
+        self.flush().await?;
+        self.owed.retain(|(owner, _)| owner != channel_id);
+        let db = self.db;
+        let messages = message::Entity::delete_many()
+            .filter(message::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        let conversations = conversation::Entity::delete_many()
+            .filter(conversation::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        let contacts = contact::Entity::delete_many()
+            .filter(contact::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        let deferred_updates = deferred_update::Entity::delete_many()
+            .filter(deferred_update::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        let applied_events = applied_event::Entity::delete_many()
+            .filter(applied_event::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        // Parked events carry no channel; while the channel was attachable none of its account's
+        // could have been parked, so these are the account's and go with it.
+        let pending_events = pending_event::Entity::delete_many()
+            .filter(pending_event::Column::ChannelKind.eq(kind))
+            .filter(pending_event::Column::AccountId.eq(account_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        Ok(Erased {
+            messages,
+            conversations,
+            contacts,
+            deferred_updates,
+            applied_events,
+            pending_events,
+        })
     }
 
     async fn replay_pending(&mut self, kind: i32, account_id: &str) -> Result<usize, DbErr> {
@@ -595,32 +740,46 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         Ok(count)
     }
 
-    async fn connected_channel(
-        &mut self,
-        kind: i32,
-        account_id: &str,
-    ) -> Result<Option<channel::Model>, DbErr> {
+    async fn route(&mut self, event: &MetaEvent) -> Result<Route, DbErr> {
+        let account = self.account(event.channel_kind, &event.account_id).await?;
+        if account.disconnected_at_ms > 0 && event_time_ms(event) <= account.disconnected_at_ms {
+            return Ok(Route::Drop);
+        }
+        Ok(match account.channel {
+            Some(ch) => Route::To(ch),
+            None => Route::Park,
+        })
+    }
+
+    async fn account(&mut self, kind: i32, account_id: &str) -> Result<Account, DbErr> {
         let key = (kind, account_id.to_string());
         if let Some(cached) = self.channels.get(&key) {
             return Ok(cached.clone());
         }
-        // NEEDS_REAUTH still receives webhooks and still belongs to its workspace, so it stays
-        // attachable; only DISCONNECTED (and unknown) channels stop taking events.
-        let found = channel::Entity::find()
+        // Every channel the account ever had: one per connection, so a handful at most.
+        let rows = channel::Entity::find()
             .filter(channel::Column::Kind.eq(kind))
-            .filter(channel::Column::AccountId.eq(account_id))
             .filter(
-                channel::Column::State
-                    .is_in([ChannelState::Connected as i32, ChannelState::NeedsReauth as i32]),
+                channel::Column::AccountId.is_in([account_id.to_string(), tombstone_key(kind, account_id)]),
             )
             .order_by_desc(channel::Column::UpdatedAtMs)
-            .one(self.db)
+            .all(self.db)
             .await?;
-        if let Some(ch) = &found {
+        let disconnected_at_ms = rows.iter().map(|c| c.disconnected_at_ms).max().unwrap_or(0);
+        // NEEDS_REAUTH still receives webhooks and still belongs to its workspace, so it stays
+        // attachable; only DISCONNECTED (and unknown) channels stop taking events.
+        let channel = rows.into_iter().find(|c| {
+            c.state == ChannelState::Connected as i32 || c.state == ChannelState::NeedsReauth as i32
+        });
+        if let Some(ch) = &channel {
             self.channel_kinds.insert(ch.id.clone(), ch.kind);
         }
-        self.channels.insert(key, found.clone());
-        Ok(found)
+        let account = Account {
+            channel,
+            disconnected_at_ms,
+        };
+        self.channels.insert(key, account.clone());
+        Ok(account)
     }
 
     async fn park_pending(&mut self, event: &MetaEvent) -> Result<Disposition, DbErr> {
@@ -649,7 +808,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
     }
 
     /// Records the event id; false when it was already there.
-    async fn mark_applied(&mut self, event_id: &str) -> Result<bool, DbErr> {
+    async fn mark_applied(&mut self, event_id: &str, channel_id: &str) -> Result<bool, DbErr> {
         if self.applied_prefetched.contains(event_id) {
             // The first occurrence in the batch takes the fresh mark; a second one is a duplicate.
             return Ok(self.applied_fresh.remove(event_id));
@@ -657,6 +816,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         let row = applied_event::ActiveModel {
             event_id: Set(event_id.to_string()),
             applied_at_ms: Set(self.now_ms),
+            channel_id: Set(channel_id.to_string()),
         };
         let result = applied_event::Entity::insert(row)
             .on_conflict_do_nothing()
@@ -1199,7 +1359,18 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
     /// fails the batch, which is then redelivered and finds that writer's row.
     pub async fn finish(self) -> Result<Vec<Emission>, DbErr> {
         self.write().await?;
-        Ok(self.emissions())
+        Ok(self.emissions().into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Writes what is held so far and starts over with empty caches, keeping the events owed for
+    /// what was written (each with its channel, so a disconnect later in the batch can drop them).
+    async fn flush(&mut self) -> Result<(), DbErr> {
+        self.write().await?;
+        let mut done = std::mem::replace(self, Applier::new(self.db));
+        self.applied_prefetched = std::mem::take(&mut done.applied_prefetched);
+        self.applied_fresh = std::mem::take(&mut done.applied_fresh);
+        self.owed = done.emissions();
+        Ok(())
     }
 
     async fn write(&self) -> Result<(), DbErr> {
@@ -1300,45 +1471,52 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         Ok(())
     }
 
-    fn emissions(self) -> Vec<Emission> {
+    /// The events owed for what changed, each with the channel of its row.
+    fn emissions(self) -> Vec<(String, Emission)> {
         let Effects {
             created,
             updated,
             conversations,
         } = self.effects;
-        let mut emissions = Vec::new();
+        let mut emissions = self.owed;
         let message = |id: &String| self.messages.index(id).map(|i| self.messages.get(i));
         for id in &created.order {
             if let Some(m) = message(id) {
-                emissions.push(Emission {
-                    cause: created.cause.get(id).cloned().unwrap_or_default(),
-                    subject_kind: "message_created",
-                    workspace_id: m.workspace_id.clone(),
-                    msg_id: format!("inbox.message_created.{id}"),
-                    event: inbox_event(
-                        m,
-                        inbox_event::Kind::MessageCreated(ev::MessageCreated {
-                            message: Some(convert::message(m)),
-                        }),
-                    ),
-                });
+                emissions.push((
+                    m.channel_id.clone(),
+                    Emission {
+                        cause: created.cause.get(id).cloned().unwrap_or_default(),
+                        subject_kind: "message_created",
+                        workspace_id: m.workspace_id.clone(),
+                        msg_id: format!("inbox.message_created.{id}"),
+                        event: inbox_event(
+                            m,
+                            inbox_event::Kind::MessageCreated(ev::MessageCreated {
+                                message: Some(convert::message(m)),
+                            }),
+                        ),
+                    },
+                ));
             }
         }
         let created_set: HashSet<&String> = created.order.iter().collect();
         for id in updated.order.iter().filter(|id| !created_set.contains(id)) {
             if let (Some(m), Some(cause)) = (message(id), updated.cause.get(id)) {
-                emissions.push(Emission {
-                    cause: cause.clone(),
-                    subject_kind: "message_updated",
-                    workspace_id: m.workspace_id.clone(),
-                    msg_id: format!("inbox.message_updated.{id}.{cause}"),
-                    event: inbox_event(
-                        m,
-                        inbox_event::Kind::MessageUpdated(ev::MessageUpdated {
-                            message: Some(convert::message(m)),
-                        }),
-                    ),
-                });
+                emissions.push((
+                    m.channel_id.clone(),
+                    Emission {
+                        cause: cause.clone(),
+                        subject_kind: "message_updated",
+                        workspace_id: m.workspace_id.clone(),
+                        msg_id: format!("inbox.message_updated.{id}.{cause}"),
+                        event: inbox_event(
+                            m,
+                            inbox_event::Kind::MessageUpdated(ev::MessageUpdated {
+                                message: Some(convert::message(m)),
+                            }),
+                        ),
+                    },
+                ));
             }
         }
         for id in &conversations.order {
@@ -1354,27 +1532,72 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 .copied()
                 .unwrap_or(ChannelKind::Unspecified as i32);
             let contact = self.contacts.index(&c.contact_id).map(|i| self.contacts.get(i));
-            emissions.push(Emission {
-                cause: cause.clone(),
-                subject_kind: "conversation_updated",
-                workspace_id: c.workspace_id.clone(),
-                msg_id: format!("inbox.conversation_updated.{id}.{cause}"),
-                event: InboxEvent {
-                    event_id: String::new(),
+            emissions.push((
+                c.channel_id.clone(),
+                Emission {
+                    cause: cause.clone(),
+                    subject_kind: "conversation_updated",
                     workspace_id: c.workspace_id.clone(),
-                    at: Some(convert::timestamp(now_ms())),
-                    kind: Some(inbox_event::Kind::ConversationUpdated(ev::ConversationUpdated {
-                        conversation: Some(convert::conversation(c, contact, kind)),
-                    })),
+                    msg_id: format!("inbox.conversation_updated.{id}.{cause}"),
+                    event: InboxEvent {
+                        event_id: String::new(),
+                        workspace_id: c.workspace_id.clone(),
+                        at: Some(convert::timestamp(now_ms())),
+                        kind: Some(inbox_event::Kind::ConversationUpdated(ev::ConversationUpdated {
+                            conversation: Some(convert::conversation(c, contact, kind)),
+                        })),
+                    },
                 },
-            });
+            ));
         }
         // The event id doubles as the Nats-Msg-Id, so subscribers can deduplicate too.
-        for e in &mut emissions {
+        for (_, e) in &mut emissions {
             e.event.event_id = e.msg_id.clone();
         }
         emissions
     }
+}
+
+/// Deletes the events parked for accounts that were disconnected and have no attachable channel,
+/// stored before `stored_before_ms`: after a disconnect Meta stops sending, so what was parked
+/// afterwards waits only for a reconnect, and without one it would wait forever. One statement.
+pub async fn expire_parked_after_disconnect<C: ConnectionTrait>(
+    db: &C,
+    stored_before_ms: i64,
+) -> Result<u64, DbErr> {
+    // The accounts with old parked events: a handful, so the tombstone keys are checked here
+    // rather than in SQL (they are hashes the database cannot compute portably).
+    let parked: Vec<(i32, String)> = pending_event::Entity::find()
+        .select_only()
+        .column(pending_event::Column::ChannelKind)
+        .column(pending_event::Column::AccountId)
+        .filter(pending_event::Column::StoredAtMs.lt(stored_before_ms))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut deleted = 0;
+    for (kind, account_id) in parked {
+        let channels = channel::Entity::find()
+            .filter(channel::Column::Kind.eq(kind))
+            .filter(channel::Column::AccountId.is_in([account_id.clone(), tombstone_key(kind, &account_id)]))
+            .all(db)
+            .await?;
+        let disconnected = channels.iter().any(|c| c.disconnected_at_ms > 0);
+        let attachable = channels.iter().any(|c| {
+            c.state == ChannelState::Connected as i32 || c.state == ChannelState::NeedsReauth as i32
+        });
+        if disconnected && !attachable {
+            deleted += pending_event::Entity::delete_many()
+                .filter(pending_event::Column::ChannelKind.eq(kind))
+                .filter(pending_event::Column::AccountId.eq(&account_id))
+                .filter(pending_event::Column::StoredAtMs.lt(stored_before_ms))
+                .exec(db)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Inserts new rows in multi-row statements; every one must land (see [`Applier::finish`]).
@@ -1446,4 +1669,12 @@ fn inbox_event(m: &message::Model, kind: inbox_event::Kind) -> InboxEvent {
 
 fn inserted(result: sea_orm::TryInsertResult<u64>) -> bool {
     matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0)
+}
+
+/// What a disconnected channel's tombstone keeps instead of its account id: `sha256:` and the hex
+/// SHA-256 of `<kind>:<account id>`. Events of the account can still be matched against it; the
+/// id itself is gone with the rest of the account's data.
+pub fn tombstone_key(kind: i32, account_id: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{kind}:{account_id}").as_bytes());
+    format!("sha256:{}", hex::encode(digest))
 }

@@ -2,6 +2,10 @@
 //! `InboxEvent`s published, and only then (when `handle_batch` returns) acknowledged by
 //! `scifer_events::consume_batches`. `handle_batch` is public so tests drive the very same code path,
 //! e.g. process a batch and not acknowledge it, as a crash between commit and ack would.
+//!
+//! A channel batch that disconnects a channel also deletes the channel's data in its transaction
+//! (see [`crate::apply`]); beside the consumers, [`Engine::run_expiry`] deletes, once an hour, the
+//! events parked for a disconnected account that no reconnect claimed within a day.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -15,12 +19,17 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    apply::{Applier, Emission},
+    apply::{self, Applier, Emission},
     domain::WorkspaceId,
 };
 
 /// How long a batch that failed on the database waits before redelivery.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// How long an event parked for a disconnected account waits for a reconnect before it is deleted.
+/// A reconnect announces its channel within seconds of Meta's first webhook; a day is plenty.
+pub const PARKED_AFTER_DISCONNECT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often that expiry runs.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// What both consumers share: the store, the bus, and a lock that serialises their transactions
 /// (SQLite has a single writer anyway, and it closes the window in which a channel could connect
@@ -40,6 +49,36 @@ impl Engine {
             bus,
             write_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Deletes the events parked for disconnected accounts longer than
+    /// [`PARKED_AFTER_DISCONNECT_TTL`]; returns how many.
+    pub async fn expire_parked(&self) -> Result<u64, DbErr> {
+        let ttl_ms = i64::try_from(PARKED_AFTER_DISCONNECT_TTL.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = chrono::Utc::now().timestamp_millis().saturating_sub(ttl_ms);
+        let deleted = {
+            let _writer = self.write_lock.lock().await;
+            apply::expire_parked_after_disconnect(&self.db, cutoff).await?
+        };
+        if deleted > 0 {
+            tracing::info!(deleted, "events parked for disconnected accounts expired");
+        }
+        Ok(deleted)
+    }
+
+    /// Runs [`Engine::expire_parked`] every [`EXPIRY_INTERVAL`] (first at start) until `shutdown`.
+    pub async fn run_expiry(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(EXPIRY_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            if let Err(e) = self.expire_parked().await {
+                tracing::warn!(error = %e, "expiring parked events failed; will try again");
+            }
+        }
     }
 
     /// Publishes after the commit, each event inside the span of the bus event that caused it (so

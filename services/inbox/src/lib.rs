@@ -1,5 +1,6 @@
 //! inbox: contacts, conversations and messages of each workspace, built from the Meta events on the
-//! bus and served to the gateway over gRPC.
+//! bus and served to the gateway over gRPC. Disconnecting a channel deletes all of its data (see
+//! [`apply`]).
 
 pub mod apply;
 pub mod config;

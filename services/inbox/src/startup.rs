@@ -39,6 +39,7 @@ pub struct Application {
     config: Config,
     listener: TcpListener,
     db: DatabaseConnection,
+    engine: Arc<Engine>,
     meta: MetaConsumer,
     channels: ChannelConsumer,
     meta_consumer: PullConsumer,
@@ -86,7 +87,8 @@ impl Application {
             listener,
             db,
             meta: MetaConsumer::new(engine.clone()),
-            channels: ChannelConsumer::new(engine),
+            channels: ChannelConsumer::new(engine.clone()),
+            engine,
             meta_consumer,
             channel_consumer,
         })
@@ -118,8 +120,9 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serves gRPC and health and runs both consumers until `shutdown`; then stops fetching, lets
-    /// each consumer finish (and acknowledge) its batch in flight, drains requests, and returns.
+    /// Serves gRPC and health and runs both consumers (and the hourly expiry of events parked for
+    /// disconnected accounts) until `shutdown`; then stops fetching, lets each consumer finish (and
+    /// acknowledge) its batch in flight, drains requests, and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
         let (routes, health) = grpc::base_routes();
         health
@@ -138,15 +141,20 @@ impl Application {
             options,
             shutdown.clone(),
         ));
+        let expiry = tokio::spawn(self.engine.clone().run_expiry(shutdown.clone()));
         readiness.set_ready(true);
         tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
         let grace = self.config.common.shutdown_grace();
         let served = serve::serve_internal(self.listener, routes, readiness, shutdown.clone(), grace).await;
         // Serving also ends on a listener error; the consumers must not outlive it.
         shutdown.cancel();
-        for (name, task) in [(META_CONSUMER, meta), (CHANNEL_CONSUMER, channels)] {
+        for (name, task) in [
+            (META_CONSUMER, meta),
+            (CHANNEL_CONSUMER, channels),
+            ("parked-event expiry", expiry),
+        ] {
             if tokio::time::timeout(grace, task).await.is_err() {
-                tracing::warn!(consumer = name, "consumer did not stop within the grace period");
+                tracing::warn!(task = name, "task did not stop within the grace period");
             }
         }
         self.db.close().await.ok();

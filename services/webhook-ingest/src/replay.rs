@@ -156,7 +156,8 @@ impl Replayer {
     }
 }
 
-fn unix_nanos(ts: &Timestamp) -> i128 {
+/// Unix nanoseconds of a protobuf timestamp.
+pub(crate) fn unix_nanos(ts: &Timestamp) -> i128 {
     i128::from(ts.seconds) * 1_000_000_000 + i128::from(ts.nanos)
 }
 

@@ -9,7 +9,7 @@ use scifer_events::{
     },
 };
 use scifer_plumbing::{CancellationToken, config::ConfigError, grpc, health::Readiness, serve};
-use scifer_proto::ingest::v1::ingest_admin_server::IngestAdminServer;
+use scifer_proto::{events::v1::ChannelState, ingest::v1::ingest_admin_server::IngestAdminServer};
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, task::JoinHandle};
 
@@ -18,8 +18,9 @@ use crate::{
     grpc::Admin,
     http::{self, WebhookState},
     ingest::IngestLog,
+    purge::{self, Purger},
     replay::Replayer,
-    splitter::{CONSUMER_NAME, Splitter},
+    splitter::{self, Splitter},
     stats::Stats,
 };
 
@@ -57,8 +58,8 @@ pub enum StartupError {
         max_body_bytes: usize,
         needed: usize,
     },
-    #[error("cannot create the splitter's consumer {CONSUMER_NAME}: {0}")]
-    Consumer(String),
+    #[error("cannot create the durable consumer {name}: {reason}")]
+    Consumer { name: &'static str, reason: String },
 }
 
 pub struct Application {
@@ -175,15 +176,24 @@ impl Application {
                 return Ok(None);
             };
             if config.splitter_enabled {
-                start_splitter(&bus, &ingest, splitter, stop.clone())
-                    .await
-                    .map(Some)
+                let splitting = start_splitter(&bus, &ingest, splitter, stop.clone()).await?;
+                let purger = Purger::new(
+                    js.clone(),
+                    bus.clone(),
+                    client.server_info().max_payload,
+                    stop.clone(),
+                );
+                let purging = start_purger(&bus, &js, purger, stop.clone()).await?;
+                Ok(Some([splitting, purging]))
             } else {
-                tracing::info!("splitter disabled: raw deliveries wait in the ingest log");
+                tracing::info!(
+                    "splitter disabled: raw deliveries wait in the ingest log, disconnects in the \
+                     channel stream"
+                );
                 Ok(None)
             }
         };
-        let splitter_task = match prepared.await {
+        let consumer_tasks = match prepared.await {
             Ok(task) => {
                 if !stop.is_cancelled() {
                     readiness.set_ready(true);
@@ -199,7 +209,7 @@ impl Application {
         };
 
         let (public_result, admin_result) = tokio::join!(public_server, admin_server);
-        if let Some(task) = splitter_task {
+        for task in consumer_tasks.into_iter().flatten() {
             // consume_batches returns once the batch in flight is acknowledged.
             let _ = task.await;
         }
@@ -265,16 +275,53 @@ async fn start_splitter(
 ) -> Result<JoinHandle<()>, StartupError> {
     let consumer = scifer_events::durable_consumer(
         ingest,
-        CONSUMER_NAME,
+        splitter::CONSUMER_NAME,
         bus.ingest_raw_filter(None),
         SPLITTER_ACK_WAIT,
     )
     .await
-    .map_err(|e| StartupError::Consumer(e.to_string()))?;
+    .map_err(|e| StartupError::Consumer {
+        name: splitter::CONSUMER_NAME,
+        reason: e.to_string(),
+    })?;
     Ok(tokio::spawn(async move {
         scifer_events::consume_batches(consumer, BatchOptions::default(), stop, |batch| {
             let splitter = splitter.clone();
             async move { splitter.handle_batch(batch).await }
+        })
+        .await;
+    }))
+}
+
+/// The consumer of channel disconnects (see [`crate::purge`]); it shares the splitter's process
+/// because both are background work on the streams, kept off the pods that answer Meta.
+async fn start_purger(
+    bus: &Bus,
+    js: &jetstream::Context,
+    purger: Purger,
+    stop: CancellationToken,
+) -> Result<JoinHandle<()>, StartupError> {
+    let channels = bus.ensure_default_stream(js, StreamKind::Channels).await?;
+    let consumer = scifer_events::durable_consumer(
+        &channels,
+        purge::CONSUMER_NAME,
+        bus.channel_event(ChannelState::Disconnected),
+        purge::ACK_WAIT,
+    )
+    .await
+    .map_err(|e| StartupError::Consumer {
+        name: purge::CONSUMER_NAME,
+        reason: e.to_string(),
+    })?;
+    // One disconnect at a time is the common case; a backlog is purged a few per scan.
+    let options = BatchOptions {
+        max_messages: 16,
+        ..BatchOptions::default()
+    };
+    Ok(tokio::spawn(async move {
+        scifer_events::consume_batches(consumer, options, stop, |batch| {
+            let purger = purger.clone();
+            async move { purger.handle_batch(batch).await }
         })
         .await;
     }))

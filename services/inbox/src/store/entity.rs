@@ -21,6 +21,10 @@ pub mod channel {
         pub state: i32,
         pub version: i64,
         pub updated_at_ms: i64,
+        /// When the channel was last disconnected (Unix ms, 0 if never). Its data is deleted then;
+        /// the row stays as a tombstone so a late, lower version cannot bring the channel back, and
+        /// events of its account from at or before this time are dropped (see `crate::apply`).
+        pub disconnected_at_ms: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -139,6 +143,9 @@ pub mod applied_event {
         #[sea_orm(primary_key, auto_increment = false)]
         pub event_id: String,
         pub applied_at_ms: i64,
+        /// The channel it was applied to, so a disconnect deletes these rows too (event ids hold
+        /// Meta's message and customer ids). '' on rows older than that rule.
+        pub channel_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
+        vec![Box::new(CreateTables), Box::new(ChannelDisconnect)]
     }
 }
 
@@ -26,6 +26,7 @@ enum Channels {
     State,
     Version,
     UpdatedAtMs,
+    DisconnectedAtMs,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -89,6 +90,7 @@ enum AppliedEvents {
     Table,
     EventId,
     AppliedAtMs,
+    ChannelId,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -341,6 +343,86 @@ impl MigrationTrait for CreateTables {
             ],
         )
         .await
+    }
+}
+
+/// What deleting a disconnected channel's data needs: the disconnect time on the channel row, the
+/// channel on each applied-event row, and indexes to delete by channel without a table scan.
+struct ChannelDisconnect;
+
+// Named by hand: the derive names a migration after its module, which the first one already uses.
+impl MigrationName for ChannelDisconnect {
+    fn name(&self) -> &str {
+        "m20261129_000002_inbox_channel_disconnect"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ChannelDisconnect {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite's ALTER TABLE takes one change at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Channels::Table)
+                    .add_column(big_integer(Channels::DisconnectedAtMs).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        // Rows written before this migration keep '' (they cannot be attributed any more). The
+        // index costs the Meta consumer's drain rate nothing measurable (`examples/drain.rs`:
+        // within noise on SQLite, about 2% on PostgreSQL) and spares a disconnect a table scan.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AppliedEvents::Table)
+                    .add_column(string(AppliedEvents::ChannelId).default(""))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "ix_applied_events_channel",
+            AppliedEvents::Table,
+            &[AppliedEvents::ChannelId],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_conversations_channel",
+            Conversations::Table,
+            &[Conversations::ChannelId],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table) in [
+            ("ix_conversations_channel", Conversations::Table.into_iden()),
+            ("ix_applied_events_channel", AppliedEvents::Table.into_iden()),
+        ] {
+            manager
+                .drop_index(Index::drop().name(name).table(table).if_exists().to_owned())
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AppliedEvents::Table)
+                    .drop_column(AppliedEvents::ChannelId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Channels::Table)
+                    .drop_column(Channels::DisconnectedAtMs)
+                    .to_owned(),
+            )
+            .await
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use futures::StreamExt;
 use inbox::{Application, Config};
 use scifer_events::{
     Bus, Publisher,
-    async_nats::{self, jetstream},
+    async_nats::{self, jetstream, jetstream::consumer::PullConsumer},
 };
 use scifer_plumbing::CancellationToken;
 use scifer_proto::{
@@ -229,6 +230,36 @@ impl TestApp {
         .await;
         assert!(result.is_ok(), "{consumer} did not catch up");
     }
+}
+
+/// Fetches `want` messages from a durable consumer without acknowledging them, to hand them to a
+/// handler as one batch.
+pub async fn fetch(consumer: &PullConsumer, want: usize) -> Vec<scifer_events::Delivered> {
+    let got = std::sync::Mutex::new(Vec::new());
+    wait_until(WAIT, || {
+        let got = &got;
+        async move {
+            let missing = want - got.lock().unwrap().len();
+            let mut batch = consumer
+                .fetch()
+                .max_messages(missing)
+                .expires(Duration::from_millis(200))
+                .messages()
+                .await
+                .unwrap();
+            while let Some(m) = batch.next().await {
+                got.lock().unwrap().push(m.unwrap());
+            }
+            got.lock().unwrap().len() >= want
+        }
+    })
+    .await
+    .unwrap();
+    got.into_inner().unwrap()
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 pub fn with_workspace<T>(workspace: &str, message: T) -> Request<T> {

@@ -1,39 +1,12 @@
 //! Redelivered and duplicate events change nothing; a crash between commit and ack loses nothing and
 //! duplicates nothing.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use inbox::store::entity::message;
-use scifer_events::{Outcome, StreamKind, async_nats::jetstream::consumer::PullConsumer};
+use scifer_events::{Outcome, StreamKind};
 use scifer_proto::events::v1::ChannelKind;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::*;
-
-async fn fetch(consumer: &PullConsumer, want: usize) -> Vec<scifer_events::Delivered> {
-    let got = std::sync::Mutex::new(Vec::new());
-    scifer_test_support::wait_until(WAIT, || {
-        let got = &got;
-        async move {
-            let missing = want - got.lock().unwrap().len();
-            let mut batch = consumer
-                .fetch()
-                .max_messages(missing)
-                .expires(Duration::from_millis(200))
-                .messages()
-                .await
-                .unwrap();
-            while let Some(m) = batch.next().await {
-                got.lock().unwrap().push(m.unwrap());
-            }
-            got.lock().unwrap().len() >= want
-        }
-    })
-    .await
-    .unwrap();
-    got.into_inner().unwrap()
-}
 
 #[tokio::test]
 async fn duplicate_and_redelivered_events_create_no_duplicates() {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod conversations;
 mod delivery;
+mod disconnect;
 mod idempotency;
 mod inbox_events;
 mod pending;

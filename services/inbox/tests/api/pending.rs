@@ -56,7 +56,7 @@ async fn events_before_their_channel_are_processed_once_it_appears() {
 }
 
 #[tokio::test]
-async fn a_disconnected_channel_keeps_its_data_and_parks_new_events() {
+async fn a_disconnected_channel_loses_its_data_and_parks_later_events_for_a_reconnect() {
     let app = spawn_app().await;
     let ws = workspace();
     app.publish_channel(&connected(&ws, "ch", ChannelKind::Messenger, "PAGE"))
@@ -67,7 +67,7 @@ async fn a_disconnected_channel_keeps_its_data_and_parks_new_events() {
         "PSID",
         "m_1",
         "before",
-        1_000,
+        now_ms() - 60_000,
     ))
     .await;
     app.wait_for_messages(&ws, 1).await;
@@ -94,18 +94,21 @@ async fn a_disconnected_channel_keeps_its_data_and_parks_new_events() {
     app.publish_channel(&stale).await;
     app.wait_consumer_caught_up(inbox::CHANNEL_CONSUMER, scifer_events::StreamKind::Channels)
         .await;
+    // Disconnecting deleted the channel's data (see disconnect.rs).
+    app.wait_for_messages(&ws, 0).await;
+    // Sent after the disconnect: parked, not attached to the disconnected channel.
     app.publish_meta(&inbound(
         ChannelKind::Messenger,
         "PAGE",
         "PSID",
         "m_2",
         "while away",
-        2_000,
+        now_ms() + 1_000,
     ))
     .await;
     app.wait_consumer_caught_up(inbox::META_CONSUMER, scifer_events::StreamKind::Meta)
         .await;
-    app.wait_for_messages(&ws, 1).await;
+    app.wait_for_messages(&ws, 0).await;
 
     app.publish_channel(&channel(
         &ws,
@@ -116,6 +119,8 @@ async fn a_disconnected_channel_keeps_its_data_and_parks_new_events() {
         3,
     ))
     .await;
-    app.wait_for_messages(&ws, 2).await;
+    app.wait_for_messages(&ws, 1).await;
+    let conv = app.conversations(&ws).await.remove(0);
+    assert_eq!(conv.last_message_preview, "while away");
     app.stop().await;
 }

@@ -1,13 +1,21 @@
 use std::time::Duration;
 
-use scifer_events::{Bus, Publisher, StreamKind, async_nats::jetstream};
-use scifer_meta_sim::{demo, secret::AppSecret, webhooks::WebhookSender};
+use scifer_events::{Bus, async_nats::jetstream};
+use scifer_meta_sim::{
+    demo,
+    graph::{GraphSim, GraphSimConfig},
+    secret::AppSecret,
+    webhooks::WebhookSender,
+};
+use scifer_plumbing::service_identity::fingerprint;
 use scifer_proto::{
-    events::v1::{ChannelEvent, ChannelKind, ChannelState},
     gateway::v1::{
-        CreateWorkspaceRequest, SignUpRequest, account_api_client::AccountApiClient,
+        CompleteConnectRequest, ConfirmConnectRequest, ConnectWhatsAppRequest, CreateWorkspaceRequest,
+        SignUpRequest, StartConnectRequest, account_api_client::AccountApiClient,
+        channel_api_client::ChannelApiClient, connect_whats_app_request::Credential,
         inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
     },
+    tokenvault::v1::Channel,
 };
 use scifer_test_support::{
     GrpcWebChannel, NatsServer, ServiceProcess, TestDb, free_port, grpc_web_channel, unique_prefix,
@@ -20,8 +28,11 @@ use tonic::{
 
 pub const APP_SECRET: &str = "e2e-app-secret";
 pub const VERIFY_TOKEN: &str = "e2e-verify-token";
+/// Where Meta sends the browser back after Facebook Login (the frontend's page).
+pub const REDIRECT_URI: &str = "http://localhost:5173/channels/callback";
 
-/// The three services of the first loop, running as real processes.
+/// The services of the first loop and token-vault, running as real processes, with the Meta
+/// simulator playing Graph (in this process) and webhooks.
 pub struct Stack {
     pub nats: NatsServer,
     pub bus: Bus,
@@ -35,8 +46,15 @@ pub struct Stack {
     pub ingest: ServiceProcess,
     pub inbox: ServiceProcess,
     pub gateway: ServiceProcess,
-    _inbox_db: TestDb,
+    pub vault: ServiceProcess,
+    pub sim: GraphSim,
+    /// The channels connected through the gateway at start: the demo Page, its Instagram account
+    /// and the demo WhatsApp number.
+    pub channels: Vec<Channel>,
+    pub inbox_db: TestDb,
+    pub vault_db: TestDb,
     _gateway_db: TestDb,
+    _sim_task: tokio::task::JoinHandle<()>,
 }
 
 /// A gRPC-web client transport that sends the stack's session as the bearer on every call.
@@ -67,6 +85,7 @@ impl Stack {
         let bus = Bus::new(&prefix).unwrap();
         let inbox_db = TestDb::new().await;
         let gateway_db = TestDb::new().await;
+        let vault_db = TestDb::new().await;
         let common = |extra: Vec<(&'static str, String)>| {
             let mut env = vec![
                 ("NATS_URL", nats.url()),
@@ -101,6 +120,41 @@ impl Stack {
         )
         .await;
 
+        // Meta's Graph API, played by the simulator with the demo world (a user managing the demo
+        // Page with its Instagram account, and a WABA with a number).
+        let app_id = demo::DEMO_APP_ID.to_string();
+        let sim = GraphSim::with_demo_world(GraphSimConfig {
+            app_id: app_id.clone(),
+            app_secret: AppSecret::new(APP_SECRET),
+            require_appsecret_proof: true,
+            code_ttl: Duration::from_secs(600),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let graph_url = format!("http://{}", listener.local_addr().unwrap());
+        let serving = sim.clone();
+        let sim_task = tokio::spawn(async move {
+            serving.serve(listener, std::future::pending()).await.ok();
+        });
+
+        let gateway_credential = format!("gateway-{}", uuid::Uuid::new_v4().simple());
+        let vault_port = free_port();
+        let vault = ServiceProcess::start(
+            "token-vault",
+            &common(vec![
+                ("GRPC_ADDR", format!("127.0.0.1:{vault_port}")),
+                ("DATABASE_URL", vault_db.url().to_string()),
+                ("VAULT_KEKS", format!("1:{}", kek())),
+                ("SERVICE_CREDENTIALS", format!("gateway:{}", fingerprint(&gateway_credential))),
+                ("META_GRAPH_URL", graph_url.clone()),
+                ("META_DIALOG_URL", graph_url),
+                ("META_APP_ID", app_id),
+                ("META_APP_SECRET", APP_SECRET.to_string()),
+                ("CONNECT_REDIRECT_URIS", REDIRECT_URI.to_string()),
+            ]),
+            &format!("http://127.0.0.1:{vault_port}/readyz"),
+        )
+        .await;
+
         let gateway_port = free_port();
         let gateway = ServiceProcess::start(
             "gateway",
@@ -109,6 +163,9 @@ impl Stack {
                 ("CORS_ALLOWED_ORIGINS", crate::browser::PAGE_ORIGIN.to_string()),
                 ("INBOX_URL", format!("http://127.0.0.1:{inbox_port}")),
                 ("DATABASE_URL", gateway_db.url().to_string()),
+                ("TOKEN_VAULT_URL", format!("http://127.0.0.1:{vault_port}")),
+                ("TOKEN_VAULT_CREDENTIAL", gateway_credential),
+                ("META_OAUTH_REDIRECT_URI", REDIRECT_URI.to_string()),
             ]),
             &format!("http://127.0.0.1:{gateway_port}/readyz"),
         )
@@ -119,7 +176,7 @@ impl Stack {
 
         let client = scifer_events::connect(&nats.url()).await.unwrap();
         let js = jetstream::new(client);
-        let stack = Self {
+        let mut stack = Self {
             nats,
             bus,
             js,
@@ -130,47 +187,81 @@ impl Stack {
             ingest,
             inbox,
             gateway,
-            _inbox_db: inbox_db,
+            vault,
+            sim,
+            channels: Vec::new(),
+            inbox_db,
+            vault_db,
             _gateway_db: gateway_db,
+            _sim_task: sim_task,
         };
-        stack.connect_demo_channels().await;
+        stack.channels = stack.connect_demo_channels().await;
         stack
     }
 
-    /// What token-vault will do once it connects real channels: announce the workspace's channels.
-    async fn connect_demo_channels(&self) {
-        self.bus
-            .ensure_default_stream(&self.js, StreamKind::Channels)
-            .await
-            .unwrap();
-        let publisher = Publisher::new(self.js.clone());
-        for (channel_id, kind, account_id) in [
-            ("ch-messenger", ChannelKind::Messenger, demo::DEMO_PAGE_ID),
-            ("ch-instagram", ChannelKind::Instagram, demo::DEMO_IG_ACCOUNT_ID),
-            ("ch-whatsapp", ChannelKind::Whatsapp, demo::DEMO_PHONE_NUMBER_ID),
-        ] {
-            let event = ChannelEvent {
-                state_reason: String::new(),
-                parent_account_id: String::new(),
-                event_id: format!("{}-{channel_id}-v1", self.workspace),
+    /// What a workspace admin does in the frontend: Facebook Login for the demo Page (which
+    /// brings its Instagram account), then the WhatsApp number with a system-user token.
+    async fn connect_demo_channels(&self) -> Vec<Channel> {
+        let mut api = self.channel_api();
+        let started = api
+            .start_connect(StartConnectRequest {
                 workspace_id: self.workspace.clone(),
-                channel_id: format!("{}-{channel_id}", self.workspace),
-                kind: kind as i32,
-                account_id: account_id.to_string(),
-                display_name: channel_id.to_string(),
-                state: ChannelState::Connected as i32,
-                version: 1,
-                at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-            };
-            publisher
-                .publish(
-                    self.bus.channel_event(ChannelState::Connected),
-                    &event.event_id,
-                    &event,
-                )
-                .await
-                .unwrap();
-        }
+            })
+            .await
+            .expect("start connecting through the gateway")
+            .into_inner();
+        // The browser at Meta's dialog: the simulator's user consents and is sent back.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let consent = http.get(&started.dialog_url).send().await.unwrap();
+        let location = consent.headers()["location"].to_str().unwrap().to_string();
+        let back = url::Url::parse(&location).unwrap();
+        let param = |k: &str| {
+            back.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string())
+                .unwrap()
+        };
+        let candidates = api
+            .complete_connect(CompleteConnectRequest {
+                workspace_id: self.workspace.clone(),
+                state: param("state"),
+                code: param("code"),
+            })
+            .await
+            .expect("complete the Facebook Login")
+            .into_inner();
+        let mut channels = api
+            .confirm_connect(ConfirmConnectRequest {
+                workspace_id: self.workspace.clone(),
+                session_id: candidates.session_id,
+                page_ids: vec![demo::DEMO_PAGE_ID.to_string()],
+            })
+            .await
+            .expect("connect the demo Page")
+            .into_inner()
+            .channels;
+        let system_user = self.sim.demo_system_user_token().expect("demo WABA token");
+        channels.extend(
+            api.connect_whats_app(ConnectWhatsAppRequest {
+                workspace_id: self.workspace.clone(),
+                waba_id: demo::DEMO_WABA_ID.to_string(),
+                credential: Some(Credential::SystemUserToken(system_user)),
+            })
+            .await
+            .expect("connect the demo WhatsApp number")
+            .into_inner()
+            .channels,
+        );
+        assert_eq!(channels.len(), 3, "Page, Instagram account and WhatsApp number");
+        channels
+    }
+
+    /// The workspace owner's ChannelApi client over gRPC-web.
+    pub fn channel_api(&self) -> ChannelApiClient<Authed> {
+        ChannelApiClient::with_origin(authed(Some(&self.token)), self.gateway_url.parse().unwrap())
     }
 
     /// A client of the public API speaking gRPC-web over HTTP/1.1, as a browser does, with the
@@ -211,10 +302,23 @@ impl Stack {
     /// The service logs, for failure messages.
     pub fn logs(&self) -> String {
         format!(
-            "--- webhook-ingest ---\n{}\n--- inbox ---\n{}\n--- gateway ---\n{}",
+            "--- webhook-ingest ---\n{}\n--- inbox ---\n{}\n--- gateway ---\n{}\n--- token-vault ---\n{}",
             self.ingest.log_text(),
             self.inbox.log_text(),
-            self.gateway.log_text()
+            self.gateway.log_text(),
+            self.vault.log_text()
         )
     }
+}
+
+/// A fresh 32-byte KEK for the stack's vault.
+fn kek() -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .copied()
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod channels;
 mod helpers;
 mod pipeline;
 mod resilience;
