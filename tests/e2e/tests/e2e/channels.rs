@@ -45,7 +45,8 @@ async fn rows_mentioning(db: &DatabaseConnection, values: &[&str]) -> Vec<String
     assert!(!columns.is_empty(), "the store has channel-scoped tables");
     let mut found = Vec::new();
     for col in columns {
-        let (table, column): (String, String) = (col.try_get("", "t").unwrap(), col.try_get("", "c").unwrap());
+        let (table, column): (String, String) =
+            (col.try_get("", "t").unwrap(), col.try_get("", "c").unwrap());
         for value in values {
             let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {column} = '{value}'");
             let n: i64 = db
@@ -101,16 +102,33 @@ async fn conversations(stack: &Stack) -> Vec<inbox::Conversation> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_any_store() {
     let stack = Stack::start().await;
-    let page = stack.channels.iter().find(|c| c.kind == ChannelKind::Messenger as i32).unwrap().clone();
-    let ig = stack.channels.iter().find(|c| c.kind == ChannelKind::Instagram as i32).unwrap().clone();
-    let wa = stack.channels.iter().find(|c| c.kind == ChannelKind::Whatsapp as i32).unwrap().clone();
+    let page = stack
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Messenger as i32)
+        .unwrap()
+        .clone();
+    let ig = stack
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Instagram as i32)
+        .unwrap()
+        .clone();
+    let wa = stack
+        .channels
+        .iter()
+        .find(|c| c.kind == ChannelKind::Whatsapp as i32)
+        .unwrap()
+        .clone();
 
     // Customers write on all three channels.
     let (ana, elodie, jurgen) = (&DEMO_CUSTOMERS[0], &DEMO_CUSTOMERS[1], &DEMO_CUSTOMERS[2]);
     let t0 = now_ms() - 60_000;
     let sender = stack.sender();
     for delivery in [
-        messenger::text(demo::DEMO_PAGE_ID, ana.psid, ana.lines[0]).timestamp_ms(t0).into_delivery(),
+        messenger::text(demo::DEMO_PAGE_ID, ana.psid, ana.lines[0])
+            .timestamp_ms(t0)
+            .into_delivery(),
         instagram::text(demo::DEMO_IG_ACCOUNT_ID, elodie.igsid, elodie.lines[0])
             .timestamp_ms(t0 + 1)
             .into_delivery(),
@@ -122,18 +140,31 @@ async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_a
             .into_item()
             .into_delivery(),
     ] {
-        let outcome = sender.send(&stack.webhook_url, &delivery, &SendMode::Valid).await.unwrap();
+        let outcome = sender
+            .send(&stack.webhook_url, &delivery, &SendMode::Valid)
+            .await
+            .unwrap();
         assert_eq!(outcome.status, 200, "{}", outcome.body);
     }
     let all_three = wait_until(WAIT, || async { conversations(&stack).await.len() == 3 }).await;
-    assert!(all_three.is_ok(), "conversations did not arrive\n{}", stack.logs());
+    assert!(
+        all_three.is_ok(),
+        "conversations did not arrive\n{}",
+        stack.logs()
+    );
 
     let inbox_db = Database::connect(stack.inbox_db.url()).await.unwrap();
     let vault_db = Database::connect(stack.vault_db.url()).await.unwrap();
     let gone_ids = [page.channel_id.as_str(), ig.channel_id.as_str()];
     let gone_accounts = [demo::DEMO_PAGE_ID, demo::DEMO_IG_ACCOUNT_ID];
-    assert!(!rows_mentioning(&inbox_db, &gone_ids).await.is_empty(), "inbox holds the Page's data");
-    assert!(!rows_mentioning(&vault_db, &gone_ids).await.is_empty(), "the vault holds the Page's token");
+    assert!(
+        !rows_mentioning(&inbox_db, &gone_ids).await.is_empty(),
+        "inbox holds the Page's data"
+    );
+    assert!(
+        !rows_mentioning(&vault_db, &gone_ids).await.is_empty(),
+        "the vault holds the Page's token"
+    );
 
     // The admin disconnects the Page through the gateway.
     let removed = stack
@@ -146,7 +177,10 @@ async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_a
         .expect("disconnect through the gateway")
         .into_inner();
     assert_eq!(removed.channel_ids.len(), 2, "the Page and its Instagram account");
-    assert!(stack.sim.subscribed_fields(demo::DEMO_PAGE_ID).is_none(), "Meta no longer sends its webhooks");
+    assert!(
+        stack.sim.subscribed_fields(demo::DEMO_PAGE_ID).is_none(),
+        "Meta no longer sends its webhooks"
+    );
 
     // Every store lets go of it: vault (tokens, channel), inbox (contacts, conversations,
     // messages...), webhook-ingest (raw deliveries and split events).
@@ -183,12 +217,23 @@ async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_a
             .expect("tombstone");
         let account: String = row.try_get("", "account_id").unwrap();
         let name: String = row.try_get("", "display_name").unwrap();
-        assert!(account.starts_with("sha256:") && name.is_empty(), "{account} {name}");
+        assert!(
+            account.starts_with("sha256:") && name.is_empty(),
+            "{account} {name}"
+        );
     }
 
     // The WhatsApp number is untouched.
-    assert!(!rows_mentioning(&inbox_db, &[wa.channel_id.as_str()]).await.is_empty());
-    assert!(!stream_messages_mentioning(&stack, &[demo::DEMO_PHONE_NUMBER_ID]).await.is_empty());
+    assert!(
+        !rows_mentioning(&inbox_db, &[wa.channel_id.as_str()])
+            .await
+            .is_empty()
+    );
+    assert!(
+        !stream_messages_mentioning(&stack, &[demo::DEMO_PHONE_NUMBER_ID])
+            .await
+            .is_empty()
+    );
     let left = conversations(&stack).await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].channel_kind, ChannelKind::Whatsapp as i32);

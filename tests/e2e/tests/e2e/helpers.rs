@@ -144,7 +144,10 @@ impl Stack {
                 ("GRPC_ADDR", format!("127.0.0.1:{vault_port}")),
                 ("DATABASE_URL", vault_db.url().to_string()),
                 ("VAULT_KEKS", format!("1:{}", kek())),
-                ("SERVICE_CREDENTIALS", format!("gateway:{}", fingerprint(&gateway_credential))),
+                (
+                    "SERVICE_CREDENTIALS",
+                    format!("gateway:{}", fingerprint(&gateway_credential)),
+                ),
                 ("META_GRAPH_URL", graph_url.clone()),
                 ("META_DIALOG_URL", graph_url),
                 ("META_APP_ID", app_id),
