@@ -105,6 +105,7 @@ async fn run_demo(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<
     // Webhooks and the Graph API side by side; the Graph server keeps serving after a
     // `--count`-limited demo ends, until shutdown.
     let (sim, listener) = bind_graph(addr, args.app_id, args.app_secret).await?;
+    config.graph = Some(sim.clone());
     let (fire, rx) = fan_out(shutdown);
     let (served, summary, ()) = tokio::join!(
         sim.serve(listener, stopped(rx.clone())),

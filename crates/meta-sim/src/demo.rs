@@ -299,6 +299,9 @@ pub struct DemoConfig {
     pub count: Option<u64>,
     /// Retries per POST; defaults to [`demo_retry_policy`].
     pub retry: RetryPolicy,
+    /// A Graph simulator serving next to the demo: it learns of every customer message the
+    /// demo plays, so the Send APIs see open windows and the Conversations API has history.
+    pub graph: Option<crate::graph::GraphSim>,
 }
 
 impl DemoConfig {
@@ -310,6 +313,7 @@ impl DemoConfig {
             interval: Duration::from_secs(1),
             count: None,
             retry: demo_retry_policy(),
+            graph: None,
         }
     }
 }
@@ -354,6 +358,9 @@ pub async fn run_demo(
             () = &mut shutdown => break,
         };
         summary.deliveries += 1;
+        if let Some(graph) = &config.graph {
+            graph.observe(&delivery);
+        }
         let attempts = report.attempts.len();
         if report.delivered() {
             summary.accepted += 1;

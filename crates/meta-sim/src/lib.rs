@@ -5,8 +5,10 @@
 //!   misbehaviours tests need (bad signatures, duplicates, reordering, oversized bodies).
 //! - [`demo`]: the demo world's ids and customers, and the traffic `make run` plays.
 //! - [`graph`]: the Graph API surface (OAuth dialog and tokens, debug_token, Pages and
-//!   Instagram accounts, subscribed_apps, WhatsApp Business Accounts, Send APIs) over a
-//!   simulated world, with error and rate-limit injection.
+//!   Instagram accounts, subscribed_apps, WhatsApp Business Accounts, Send APIs with messaging
+//!   windows, templates, Conversations API, media, thread control) over a simulated world, with
+//!   error and rate-limit injection, and the webhooks that follow sends (echoes, receipts,
+//!   WhatsApp statuses) delivered through [`webhooks`].
 //! - [`cli`] / [`app`]: the `scifer-meta-sim` binary's parsing and commands.
 //!
 //! This crate deliberately does not depend on `scifer-meta` (the receiver): it serializes and

@@ -10,8 +10,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::GraphSim;
 use super::world::WorldError;
+use super::{
+    GraphSim, RecipientBehaviour, TemplateCategory, TemplateStatus, UnknownRecipients, WhatsAppReengagement,
+};
+use crate::AppSecret;
 
 /// The admin routes.
 pub fn routes() -> Router<GraphSim> {
@@ -30,6 +33,16 @@ pub fn routes() -> Router<GraphSim> {
         .route("/_sim/subscribed_fields/{object_id}", get(subscribed_fields))
         .route("/_sim/calls", get(calls))
         .route("/_sim/sent_messages", get(sent_messages))
+        .route("/_sim/customer_wrote", post(customer_wrote))
+        .route("/_sim/inbound_text", post(inbound_text))
+        .route("/_sim/add_template", post(add_template))
+        .route("/_sim/set_template_status", post(set_template_status))
+        .route("/_sim/set_webhook_target", post(set_webhook_target))
+        .route("/_sim/set_recipient_behaviour", post(set_recipient_behaviour))
+        .route("/_sim/set_thread_owner", post(set_thread_owner))
+        .route("/_sim/unknown_recipients", post(unknown_recipients))
+        .route("/_sim/whatsapp_reengagement", post(whatsapp_reengagement))
+        .route("/_sim/emitted_webhooks", get(emitted_webhooks))
         .route("/_sim/{*rest}", axum::routing::any(not_found))
 }
 
@@ -169,4 +182,170 @@ async fn calls(State(sim): State<GraphSim>) -> Response {
 
 async fn sent_messages(State(sim): State<GraphSim>) -> Response {
     Json(sim.sent_messages()).into_response()
+}
+
+#[derive(Deserialize)]
+struct CustomerWrote {
+    /// Page, Instagram account or phone number id.
+    object_id: String,
+    customer_id: String,
+    /// RFC 3339; default now on the simulated clock.
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    via_ad: bool,
+    /// With `text`, the message also goes into the conversation history.
+    message_id: Option<String>,
+    text: Option<String>,
+}
+
+async fn customer_wrote(State(sim): State<GraphSim>, Json(b): Json<CustomerWrote>) -> Response {
+    let mut w = sim.lock();
+    let at = b.at.map_or_else(|| w.now_ms(), |t| t.timestamp_millis());
+    let r = w
+        .customer_wrote(&b.object_id, &b.customer_id, at, b.via_ad)
+        .and_then(|()| match (&b.message_id, &b.text) {
+            (Some(id), Some(text)) => w.record_customer_message(&b.object_id, &b.customer_id, id, text, at),
+            _ => Ok(()),
+        });
+    done(r)
+}
+
+#[derive(Deserialize)]
+struct InboundText {
+    object_id: String,
+    customer_id: String,
+    text: String,
+    /// Also send it to the webhook target (default true).
+    emit: Option<bool>,
+}
+
+async fn inbound_text(State(sim): State<GraphSim>, Json(b): Json<InboundText>) -> Response {
+    let known = sim.lock().node(&b.object_id).map(|_| ());
+    if let Err(e) = known {
+        return done(Err(e));
+    }
+    let delivery = sim.inbound_text(&b.object_id, &b.customer_id, &b.text);
+    let body = delivery.to_value();
+    if b.emit.unwrap_or(true) {
+        sim.emit(delivery);
+    }
+    Json(json!({ "delivery": body })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AddTemplate {
+    waba_id: String,
+    name: String,
+    language: String,
+    category: TemplateCategory,
+    status: TemplateStatus,
+    #[serde(default)]
+    body_params: usize,
+}
+
+async fn add_template(State(sim): State<GraphSim>, Json(b): Json<AddTemplate>) -> Response {
+    let r = sim.lock().add_template(
+        &b.waba_id,
+        &b.name,
+        &b.language,
+        b.category,
+        b.status,
+        b.body_params,
+    );
+    match r {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(e) => done(Err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct SetTemplateStatus {
+    template_id: String,
+    status: TemplateStatus,
+    reason: Option<String>,
+}
+
+async fn set_template_status(State(sim): State<GraphSim>, Json(b): Json<SetTemplateStatus>) -> Response {
+    let r = sim
+        .lock()
+        .set_template_status(&b.template_id, b.status, b.reason.as_deref());
+    sim.flush_webhooks();
+    done(r)
+}
+
+#[derive(Deserialize)]
+struct WebhookTarget {
+    url: String,
+    app_secret: String,
+}
+
+async fn set_webhook_target(State(sim): State<GraphSim>, Json(b): Json<WebhookTarget>) -> Response {
+    match sim.set_webhook_target(b.url, AppSecret::new(b.app_secret)) {
+        Ok(()) => done(Ok(())),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SetRecipientBehaviour {
+    customer_id: String,
+    #[serde(flatten)]
+    behaviour: RecipientBehaviour,
+}
+
+async fn set_recipient_behaviour(
+    State(sim): State<GraphSim>,
+    Json(b): Json<SetRecipientBehaviour>,
+) -> Response {
+    sim.set_recipient_behaviour(&b.customer_id, b.behaviour);
+    done(Ok(()))
+}
+
+#[derive(Deserialize)]
+struct SetThreadOwner {
+    page_id: String,
+    customer_id: String,
+    /// `null` = idle.
+    app_id: Option<String>,
+}
+
+async fn set_thread_owner(State(sim): State<GraphSim>, Json(b): Json<SetThreadOwner>) -> Response {
+    let mut w = sim.lock();
+    let Some((key, channel)) = w.messaging_thread(&b.page_id, &b.customer_id) else {
+        return done(Err(WorldError::Unknown {
+            what: "page or instagram account",
+            id: b.page_id,
+        }));
+    };
+    w.threads.entry(channel, &key).owner = b.app_id;
+    done(Ok(()))
+}
+
+#[derive(Deserialize)]
+struct Policy<T> {
+    policy: T,
+}
+
+async fn unknown_recipients(
+    State(sim): State<GraphSim>,
+    Json(b): Json<Policy<UnknownRecipients>>,
+) -> Response {
+    sim.set_unknown_recipients(b.policy);
+    done(Ok(()))
+}
+
+async fn whatsapp_reengagement(
+    State(sim): State<GraphSim>,
+    Json(b): Json<Policy<WhatsAppReengagement>>,
+) -> Response {
+    sim.set_whatsapp_reengagement(b.policy);
+    done(Ok(()))
+}
+
+async fn emitted_webhooks(State(sim): State<GraphSim>) -> Response {
+    Json(sim.emitted_webhooks()).into_response()
 }

@@ -205,6 +205,75 @@ impl GraphError {
         .method_exception()
     }
 
+    /// 10/2018278 (Messenger) or 10/2534022 (Instagram): sent outside the allowed window. The
+    /// Instagram subcode is observed in third-party code, not confirmed by Meta (UNCERTAIN).
+    pub fn outside_window(instagram: bool) -> Self {
+        let subcode = if instagram { 2_534_022 } else { 2_018_278 };
+        Self::new(
+            10,
+            "(#10) This message is sent outside of allowed window. Learn more about the new policy here: \
+             https://developers.facebook.com/docs/messenger-platform/policy-overview",
+        )
+        .with_subcode(subcode)
+    }
+
+    /// 100/2018001: the PSID/IGSID names nobody who wrote to the Page.
+    pub fn no_matching_user() -> Self {
+        Self::new(100, "(#100) No matching user found").with_subcode(2_018_001)
+    }
+
+    /// 10/2018300: another app owns the thread (Conversation Routing). Meta documents only "a
+    /// permission-class error"; the subcode is made up (UNCERTAIN, meta-platform.md §3.4/§4).
+    pub fn not_thread_owner() -> Self {
+        Self::new(
+            10,
+            "(#10) This person is being handled by another app: the app is not the thread owner",
+        )
+        .with_subcode(2_018_300)
+    }
+
+    /// WhatsApp 131047, when reported synchronously.
+    pub fn whatsapp_reengagement() -> Self {
+        Self::new(131_047, "(#131047) Re-engagement message").whatsapp_details(
+            "Message failed to send because more than 24 hours have passed since the customer last \
+             replied to this number.",
+        )
+    }
+
+    /// WhatsApp 132001: no approved template with this name in this language.
+    pub fn template_missing(name: &str, language: &str) -> Self {
+        Self::new(
+            132_001,
+            "(#132001) Template name does not exist in the translation",
+        )
+        .whatsapp_details(format!("template name ({name}) does not exist in {language}"))
+    }
+
+    /// WhatsApp 132000: the body parameters do not match the template's placeholders.
+    pub fn template_param_count(got: usize, expected: usize) -> Self {
+        Self::new(
+            132_000,
+            "(#132000) Number of parameters does not match the expected number of params",
+        )
+        .whatsapp_details(format!(
+            "body: number of localizable_params ({got}) does not match the expected number of params ({expected})"
+        ))
+    }
+
+    /// WhatsApp 132015: the template is paused for low quality.
+    pub fn template_paused(name: &str) -> Self {
+        Self::new(132_015, "(#132015) Template is Paused").whatsapp_details(format!(
+            "Template ({name}) is paused due to low quality so it cannot be sent in a template message"
+        ))
+    }
+
+    /// WhatsApp 132016: the template was paused too often and is disabled for good.
+    pub fn template_disabled(name: &str) -> Self {
+        Self::new(132_016, "(#132016) Template is disabled").whatsapp_details(format!(
+            "Template ({name}) has been paused too many times due to low quality and is now permanently disabled"
+        ))
+    }
+
     /// 2500: `me` with an app token.
     pub fn no_current_user() -> Self {
         Self::new(

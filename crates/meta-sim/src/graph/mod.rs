@@ -7,6 +7,11 @@
 //!   (`invalidate_token`, `throttle`, `revoke_scope`, …) and inspect what happened (`calls`,
 //!   `sent_messages`, `subscribed_fields`). The same steering is exposed over HTTP under
 //!   `/_sim/` for a simulator running as its own process.
+//! - Messaging: customers write (`customer_wrote`, `inbound_text`), which opens the windows
+//!   the Send APIs enforce (§3.2–§3.4); threads have owners (Conversation Routing, §4);
+//!   accepted sends are followed by the webhooks Meta sends (echo, delivery, read, WhatsApp
+//!   statuses) to the target set with `set_webhook_target`, without delaying the HTTP answer.
+//!   Templates, the Conversations API and expiring media URLs complete the inbox's surface.
 //! - One file per endpoint group; the world (`world.rs`) is plain data and rules, and every
 //!   error is a [`GraphError`] turned into HTTP in one place (`router.rs`).
 //! - Token values are never logged nor recorded; [`RecordedCall`] only says which kind of
@@ -14,15 +19,22 @@
 
 mod accounts;
 mod admin;
+mod conversations;
+mod customers;
 mod debug_token;
 mod errors;
 mod fields;
+mod handover;
+mod media;
 mod nodes;
 mod oauth;
+mod outbox;
 mod request;
 mod router;
 mod send;
 mod subscriptions;
+mod templates;
+mod threads;
 mod usage;
 mod whatsapp;
 mod world;
@@ -33,10 +45,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 
 pub use errors::{ErrorType, GraphError};
+pub use media::DEFAULT_MEDIA_URL_TTL;
+pub use outbox::{EmittedWebhook, RecipientBehaviour, WebhookTiming};
 pub use request::DEFAULT_VERSION;
 pub use subscriptions::DEFAULT_WABA_FIELDS;
+pub use templates::{SimTemplate, TemplateCategory, TemplateStatus};
+pub use threads::{
+    AD_WINDOW_MS, HUMAN_AGENT_WINDOW_MS, INSTAGRAM_MESSAGE_CAP, PAGE_INBOX_APP_ID, STANDARD_WINDOW_MS,
+    UnknownRecipients, WhatsAppReengagement,
+};
 pub use usage::{APP_USAGE, BUC_USAGE};
 pub use world::{LONG_LIVED_SECS, SHORT_LIVED_SECS, WorldError};
 
@@ -129,6 +149,10 @@ struct Inner {
     world: Mutex<World>,
     /// `x-fb-rev`, fixed per simulator like a deployed revision.
     rev: String,
+    /// Webhooks sent so far (outside the world's lock: tasks record them as they go).
+    emitted: Mutex<Vec<EmittedWebhook>>,
+    /// Webhook chains queued or being sent.
+    in_flight: watch::Sender<usize>,
 }
 
 /// The simulated Graph API. Cheap to clone; clones share the world.
@@ -177,6 +201,8 @@ impl GraphSim {
             inner: Arc::new(Inner {
                 world: Mutex::new(World::new(config)),
                 rev: world::digits("10", 10),
+                emitted: Mutex::new(Vec::new()),
+                in_flight: watch::Sender::new(0),
             }),
         }
     }
@@ -184,7 +210,13 @@ impl GraphSim {
     /// The demo world (`crate::demo` ids): one user (the consenting one) administering the demo
     /// Page with its Instagram account and a second Page without Instagram, and the demo WABA
     /// with its phone number and a system-user token ([`Self::demo_system_user_token`]). The
-    /// demo customers' IGSIDs are known, so `/me/messages` to them goes out on Instagram.
+    /// demo customers' IGSIDs are known, so `/me/messages` to them goes out on Instagram; they
+    /// wrote on every channel when the world was created (windows open for 24 h) and have
+    /// names. The WABA has the templates `order_update` (en_US, 1 body parameter) and
+    /// `hello_world` (en_US, none), approved, and `spring_sale` (en_US, marketing), pending.
+    /// Recipients nobody heard of are treated as inside the window
+    /// ([`UnknownRecipients::InWindow`]): the demo's customers write through a separate
+    /// webhook process the Graph side never sees.
     pub fn with_demo_world(config: GraphSimConfig) -> Self {
         let sim = Self::new(config);
         if let Err(e) = seed_demo(&mut sim.lock()) {
@@ -205,12 +237,24 @@ impl GraphSim {
         router::router(self.clone())
     }
 
-    /// Serve on `listener` until `shutdown` resolves.
+    /// Serve on `listener` until `shutdown` resolves. Media URLs point at this listener unless
+    /// [`Self::set_public_url`] said otherwise.
     pub async fn serve(
         &self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        if let Ok(addr) = listener.local_addr() {
+            let mut w = self.lock();
+            if w.media.public_url.is_none() {
+                let host = if addr.ip().is_unspecified() {
+                    std::net::IpAddr::from([127, 0, 0, 1])
+                } else {
+                    addr.ip()
+                };
+                w.media.public_url = Some(format!("http://{}", std::net::SocketAddr::new(host, addr.port())));
+            }
+        }
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
@@ -447,7 +491,7 @@ impl GraphSim {
     }
 }
 
-fn must<T>(r: Result<T, WorldError>, what: &str) -> T {
+pub(crate) fn must<T>(r: Result<T, WorldError>, what: &str) -> T {
     r.unwrap_or_else(|e| panic!("GraphSim::{what}: {e}"))
 }
 
@@ -473,8 +517,43 @@ fn seed_demo(w: &mut World) -> Result<(), WorldError> {
     )?;
     let token = w.issue_system_user_token(demo::DEMO_WABA_ID, &owned(DEMO_SYSTEM_USER_SCOPES))?;
     w.demo_system_user_token = Some(token);
+    let now = w.now_ms();
     for c in demo::DEMO_CUSTOMERS {
         w.add_instagram_user(demo::DEMO_IG_ACCOUNT_ID, c.igsid)?;
+        for (object, customer) in [
+            (demo::DEMO_PAGE_ID, c.psid),
+            (demo::DEMO_IG_ACCOUNT_ID, c.igsid),
+            (demo::DEMO_PHONE_NUMBER_ID, c.wa_id),
+        ] {
+            w.customer_wrote(object, customer, now, false)?;
+        }
+        w.customer_names.insert(c.psid.to_owned(), c.name.to_owned());
+        w.customer_names.insert(c.wa_id.to_owned(), c.name.to_owned());
+        w.customer_names
+            .insert(c.igsid.to_owned(), c.ig_username.to_owned());
+    }
+    w.threads.unknown_recipients = UnknownRecipients::InWindow;
+    for (name, category, status, params) in [
+        (
+            "order_update",
+            TemplateCategory::Utility,
+            TemplateStatus::Approved,
+            1,
+        ),
+        (
+            "hello_world",
+            TemplateCategory::Utility,
+            TemplateStatus::Approved,
+            0,
+        ),
+        (
+            "spring_sale",
+            TemplateCategory::Marketing,
+            TemplateStatus::Pending,
+            1,
+        ),
+    ] {
+        w.add_template(demo::DEMO_WABA_ID, name, "en_US", category, status, params)?;
     }
     Ok(())
 }

@@ -54,7 +54,9 @@ pub fn get(world: &mut World, auth: &Auth, req: &GraphRequest, node: &Node) -> R
             let name = world.system_user(id).map(|u| u.name.clone()).unwrap_or_default();
             person(id, &name, "User", &requested(req, &["name", "id"])?)?
         }
-        Node::Waba(id) | Node::Phone(id) => return Err(GraphError::unsupported(&req.method, id)),
+        Node::Waba(id) | Node::Phone(id) | Node::Message(id) | Node::Conversation(id) | Node::Media(id) => {
+            return Err(GraphError::unsupported(&req.method, id));
+        }
     };
     Ok(Reply::Json(v))
 }

@@ -57,10 +57,11 @@ impl GraphRequest {
     /// Parse; a malformed JSON body is Graph's code 100.
     pub fn parse(method: Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Self, GraphError> {
         let path = uri.path().to_owned();
+        // Ids may contain `/` (Instagram message ids are standard base64), sent as `%2F`.
         let mut segments: Vec<String> = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .map(percent_decode)
             .collect();
         let version = match segments.first() {
             Some(first) if is_version(first) => Some(segments.remove(0)),
@@ -180,6 +181,30 @@ impl GraphRequest {
     }
 }
 
+/// `%XX` escapes of a path segment decoded (invalid escapes kept as they are).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn url_pairs(bytes: &[u8]) -> Vec<(String, String)> {
     reqwest::Url::parse("http://x/")
         .map(|mut u| {
@@ -220,6 +245,8 @@ mod tests {
         );
         assert_eq!((r.version.as_deref(), r.token.as_deref()), (None, Some("h")));
         assert!(!is_version("v26") && !is_version("v.0") && is_version("v3.0"));
+        let r = req(Method::GET, "/v26.0/aWdf%2Fx%2b1%zz", &[], "");
+        assert_eq!(r.segments, ["aWdf/x+1%zz"]);
     }
 
     #[test]

@@ -16,12 +16,16 @@ use super::request::{GraphRequest, Reply, is_version};
 use super::usage::{Throttled, throttle_error};
 use super::world::{Auth, Node, TokenKind, World, random_alnum};
 use super::{
-    GraphSim, RecordedCall, accounts, admin, debug_token, nodes, oauth, send, subscriptions, whatsapp,
+    GraphSim, RecordedCall, accounts, admin, conversations, debug_token, handover, media, nodes, oauth, send,
+    subscriptions, templates, whatsapp,
 };
 
 /// All routes.
 pub fn router(sim: GraphSim) -> Router {
-    admin::routes().fallback(graph).with_state(sim)
+    admin::routes()
+        .merge(media::routes())
+        .fallback(graph)
+        .with_state(sim)
 }
 
 async fn graph(
@@ -64,6 +68,8 @@ async fn graph(
             }
         }
     };
+    // Webhooks that follow the call (echoes, statuses…) go out in the background.
+    sim.flush_webhooks();
     match &result {
         Ok(_) => tracing::debug!(%method, path = uri.path(), "graph call"),
         Err(e) => {
@@ -110,8 +116,11 @@ fn dispatch(
     check_throttle(world, &touched, throttled)?;
     let m = &req.method;
     match rest.first().copied() {
-        None if *m == Method::GET => match node {
+        None if *m == Method::GET => match &node {
             Node::Waba(_) | Node::Phone(_) => whatsapp::get(world, &auth, req, &node),
+            Node::Media(id) => media::get(world, &auth, req, id),
+            Node::Message(id) => conversations::get_message(world, &auth, req, id),
+            Node::Conversation(id) => conversations::get_conversation(world, &auth, req, id),
             _ => nodes::get(world, &auth, req, &node),
         },
         None => Err(GraphError::unsupported(m, node_id)),
@@ -119,6 +128,16 @@ fn dispatch(
         Some("phone_numbers") if *m == Method::GET => whatsapp::phone_numbers(world, &auth, req, &node),
         Some("subscribed_apps") => subscriptions::handle(world, &auth, req, &node),
         Some("messages") if *m == Method::POST => send::messages(world, &auth, req, &node),
+        Some("messages") if *m == Method::GET => conversations::messages(world, &auth, req, &node),
+        Some("conversations") if *m == Method::GET => conversations::list(world, &auth, req, &node),
+        Some("message_templates") if *m == Method::GET => templates::list(world, &auth, req, &node),
+        Some("thread_owner") if *m == Method::GET => handover::owner(world, &auth, req, &node),
+        Some(
+            action @ ("pass_thread_control"
+            | "take_thread_control"
+            | "request_thread_control"
+            | "release_thread_control"),
+        ) if *m == Method::POST => handover::control(world, &auth, req, &node, action),
         Some(edge) if *m == Method::GET => Err(GraphError::nonexisting_field(edge, node.type_name())),
         Some(_) => Err(GraphError::unsupported(m, node_id)),
     }

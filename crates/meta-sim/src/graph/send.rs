@@ -1,25 +1,31 @@
 //! Send APIs (meta-platform.md §3.1, §3.3): Messenger and Instagram through a Page token,
-//! WhatsApp through `/{phone-number-id}/messages`. Accepted messages are recorded for
-//! [`super::GraphSim::sent_messages`]; messaging windows are not enforced yet.
+//! WhatsApp through `/{phone-number-id}/messages`, with the messaging windows, tags, thread
+//! ownership and template rules of §3.2–§3.4 and §4. Accepted messages are recorded for
+//! [`super::GraphSim::sent_messages`] and the Conversations API, and queue the webhooks that
+//! follow them (echo/delivery/read, WhatsApp statuses).
 
 use serde_json::{Value, json};
 
 use super::SentMessage;
+use super::customers::wa_digits;
 use super::errors::GraphError;
+use super::outbox::{self, SentOnMessenger, SentOnWhatsApp};
 use super::request::{GraphRequest, Reply};
+use super::templates::TemplateCategory;
+use super::threads::{Channel, Purpose, StoredAttachment, StoredMessage, ThreadKey, WhatsAppReengagement};
 use super::world::{Auth, Node, TokenKind, World};
 use crate::ids;
+use crate::webhooks::messaging::Platform;
+use crate::webhooks::whatsapp::{Business, WaError};
 
 /// Messenger's text limit (characters).
 const MESSENGER_TEXT_MAX_CHARS: usize = 2000;
 /// Instagram's text limit (bytes).
 const INSTAGRAM_TEXT_MAX_BYTES: usize = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Platform {
-    Messenger,
-    Instagram,
-}
+/// The only tag still usable (meta-platform.md §3.2: the other tags' availability is
+/// UNCERTAIN, so the simulator refuses them).
+const HUMAN_AGENT: &str = "HUMAN_AGENT";
 
 /// `POST /{v}/{page|ig|phone}/messages` (`me` already resolved to the Page).
 pub fn messages(
@@ -53,7 +59,9 @@ pub fn messages(
         Node::Phone(phone_id) => whatsapp(world, auth, req, phone_id),
         // `/me/messages` with a user or system user token: Meta asks for a Page token.
         Node::User(_) | Node::SystemUser(_) => Err(GraphError::page_token_required()),
-        Node::Waba(id) => Err(GraphError::unsupported(&req.method, id)),
+        Node::Waba(id) | Node::Message(id) | Node::Conversation(id) | Node::Media(id) => {
+            Err(GraphError::unsupported(&req.method, id))
+        }
     }
 }
 
@@ -102,25 +110,40 @@ fn messenger_like(
     .filter(|t| !t.is_empty())
     .ok_or_else(|| GraphError::invalid_param("param recipient must be non-empty."))?
     .to_owned();
+    let mut purpose = Purpose::Standard;
     if let Some(t) = body.get("messaging_type").and_then(Value::as_str) {
         if !matches!(t, "RESPONSE" | "UPDATE" | "MESSAGE_TAG") {
             return Err(GraphError::invalid_param(format!(
                 "Param messaging_type must be one of {{RESPONSE, UPDATE, MESSAGE_TAG}} - got \"{t}\""
             )));
         }
-        if t == "MESSAGE_TAG" && body.get("tag").and_then(Value::as_str).is_none() {
-            return Err(GraphError::invalid_param(
-                "Param tag is required when messaging_type is MESSAGE_TAG",
-            ));
+        if t == "MESSAGE_TAG" {
+            match body.get("tag").and_then(Value::as_str) {
+                None => {
+                    return Err(GraphError::invalid_param(
+                        "Param tag is required when messaging_type is MESSAGE_TAG",
+                    ));
+                }
+                Some(HUMAN_AGENT) => purpose = Purpose::HumanAgent,
+                Some(other) => {
+                    return Err(GraphError::invalid_param(format!(
+                        "Param tag must be one of {{HUMAN_AGENT}} - got \"{other}\""
+                    )));
+                }
+            }
         }
     }
+    let thread = by_id.map(|id| ThreadKey::new(sender_id, id));
     let mut reply = serde_json::Map::new();
     if let Some(id) = by_id {
         reply.insert("recipient_id".into(), id.into());
     }
     let Some(message) = body.get("message") else {
         return match body.get("sender_action").and_then(Value::as_str) {
-            Some("typing_on" | "typing_off" | "mark_seen") => Ok(Reply::Json(Value::Object(reply))),
+            Some("typing_on" | "typing_off" | "mark_seen") => {
+                gate(world, thread.as_ref(), platform, purpose)?;
+                Ok(Reply::Json(Value::Object(reply)))
+            }
             Some(other) => Err(GraphError::invalid_param(format!(
                 "Param sender_action must be one of {{typing_on, typing_off, mark_seen}} - got \"{other}\""
             ))),
@@ -149,18 +172,94 @@ fn messenger_like(
             )));
         }
     }
+    gate(world, thread.as_ref(), platform, purpose)?;
     let message_id = match platform {
         Platform::Messenger => ids::messenger_mid(),
         Platform::Instagram => ids::instagram_mid(sender_id),
     };
+    let now = world.now_ms();
+    if let Some(key) = &thread {
+        let channel = match platform {
+            Platform::Messenger => Channel::Messenger,
+            Platform::Instagram => Channel::Instagram,
+        };
+        world
+            .threads
+            .record(channel, key, stored_outbound(&message_id, message, now));
+        let chain = outbox::after_messenger_send(
+            &SentOnMessenger {
+                platform,
+                account: sender_id,
+                customer: &key.customer,
+                mid: &message_id,
+                message,
+                app_id: world.app_id_value(),
+                at_ms: now,
+            },
+            world.outbox.behaviour(&key.customer),
+            &world.outbox.timing,
+        );
+        world.schedule(chain);
+    }
     world.sent.push(SentMessage {
         sender_object_id: sender_id.to_owned(),
         recipient: target,
-        body,
+        body: body.clone(),
         message_id: message_id.clone(),
     });
     reply.insert("message_id".into(), message_id.into());
     Ok(Reply::Json(Value::Object(reply)))
+}
+
+/// Windows and thread ownership, once the request itself is valid. They concern people
+/// addressed by PSID/IGSID; private replies (`comment_id`, `post_id`) and `user_ref`s follow
+/// other rules, not simulated.
+fn gate(
+    world: &World,
+    thread: Option<&ThreadKey>,
+    platform: Platform,
+    purpose: Purpose,
+) -> Result<(), GraphError> {
+    match thread {
+        Some(key) => world.threads.check_messenger_send(
+            key,
+            platform == Platform::Instagram,
+            purpose,
+            &world.config.app_id,
+            world.now_ms(),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Our message as the Conversations API will show it.
+fn stored_outbound(id: &str, message: &Value, at_ms: i64) -> StoredMessage {
+    let attachments = message
+        .get("attachment")
+        .map(|a| StoredAttachment {
+            kind: a.get("type").and_then(Value::as_str).unwrap_or("file").to_owned(),
+            url: a
+                .get("payload")
+                .and_then(|p| p.get("url"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            mime_type: None,
+            size: None,
+        })
+        .into_iter()
+        .collect();
+    StoredMessage {
+        id: id.to_owned(),
+        from_customer: false,
+        text: message
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        attachments,
+        at_ms,
+    }
 }
 
 const WHATSAPP_TYPES: &[&str] = &[
@@ -229,20 +328,55 @@ fn whatsapp(world: &mut World, auth: &Auth, req: &GraphRequest, phone_id: &str) 
     {
         return Err(GraphError::missing_param("text['body']"));
     }
-    if kind == "template" && content.get("name").and_then(Value::as_str).is_none() {
-        return Err(GraphError::missing_param("template['name']"));
+    let wa_id = wa_digits(&to);
+    let key = ThreadKey::new(phone_id, &wa_id);
+    let now = world.now_ms();
+    let in_window = world.threads.whatsapp_window_open(&key, now);
+    let template = match kind {
+        "template" => Some(world.templates.check_send(&waba_id, content)?.category),
+        _ => None,
+    };
+    // Outside the customer-service window only templates go out (§3.3).
+    let mut failure = None;
+    if template.is_none() && !in_window {
+        match world.threads.reengagement {
+            WhatsAppReengagement::Sync => return Err(GraphError::whatsapp_reengagement()),
+            WhatsAppReengagement::Async => failure = Some(WaError::re_engagement()),
+        }
     }
-    let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
-    let wa_id = if wa_id.is_empty() { to.clone() } else { wa_id };
     let message_id = ids::wamid(&wa_id);
     let mut message = json!({"id": message_id});
-    if kind == "template" {
+    if template.is_some() {
         message["message_status"] = "accepted".into();
     }
+    let display = world
+        .phone(phone_id)
+        .map(|p| wa_digits(&p.display))
+        .unwrap_or_default();
+    let sent = SentOnWhatsApp {
+        business: Business::new(&waba_id, phone_id, &display),
+        wamid: &message_id,
+        recipient: &wa_id,
+        callback_data: body.get("biz_opaque_callback_data").and_then(Value::as_str),
+        at_s: now / 1000,
+    };
+    let chain = match failure {
+        Some(error) => outbox::whatsapp_failed(&sent, error, &world.outbox.timing),
+        None => {
+            let free_entry = world.threads.free_entry_point(&key, now);
+            outbox::after_whatsapp_send(
+                &sent,
+                &pricing(template, in_window, free_entry),
+                world.outbox.behaviour(&wa_id),
+                &world.outbox.timing,
+            )
+        }
+    };
+    world.schedule(chain);
     world.sent.push(SentMessage {
         sender_object_id: phone_id.to_owned(),
         recipient: to.clone(),
-        body,
+        body: body.clone(),
         message_id: message_id.clone(),
     });
     Ok(Reply::Json(json!({
@@ -250,4 +384,22 @@ fn whatsapp(world: &mut World, auth: &Auth, req: &GraphRequest, phone_id: &str) 
         "contacts": [{"input": to, "wa_id": wa_id}],
         "messages": [message],
     })))
+}
+
+/// `pricing` of a status (per-message pricing since 1 Jul 2025): service replies and utility
+/// templates inside the window are free, ad-opened conversations are a free entry point for
+/// 72 h, everything else is billed in the template's category.
+fn pricing(template: Option<TemplateCategory>, in_window: bool, free_entry: bool) -> Value {
+    let category = template.map_or("service", |c| match c {
+        TemplateCategory::Marketing => "marketing",
+        TemplateCategory::Utility => "utility",
+        TemplateCategory::Authentication => "authentication",
+    });
+    let (billable, ty) = match template {
+        _ if free_entry => (false, "free_entry_point"),
+        None => (false, "free_customer_service"),
+        Some(TemplateCategory::Utility) if in_window => (false, "free_customer_service"),
+        Some(_) => (true, "regular"),
+    };
+    json!({"billable": billable, "pricing_model": "PMP", "type": ty, "category": category})
 }

@@ -9,6 +9,10 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::GraphSimConfig;
 use super::errors::GraphError;
+use super::media::MediaStore;
+use super::outbox::Outbox;
+use super::templates::Templates;
+use super::threads::Threads;
 use super::usage::Usage;
 use super::{RecordedCall, SentMessage};
 
@@ -226,6 +230,12 @@ pub enum Node {
     Phone(String),
     /// A system user.
     SystemUser(String),
+    /// A Messenger or Instagram message (`m_…`, `aWdf…`).
+    Message(String),
+    /// A Messenger or Instagram conversation (`t_…`, `aWdf…`).
+    Conversation(String),
+    /// An uploaded or received WhatsApp media item.
+    Media(String),
 }
 
 impl Node {
@@ -237,7 +247,10 @@ impl Node {
             | Self::Ig(id)
             | Self::Waba(id)
             | Self::Phone(id)
-            | Self::SystemUser(id) => id,
+            | Self::SystemUser(id)
+            | Self::Message(id)
+            | Self::Conversation(id)
+            | Self::Media(id) => id,
         }
     }
 
@@ -249,6 +262,9 @@ impl Node {
             Self::Ig(_) => "ShadowIGUser",
             Self::Waba(_) => "WhatsAppBusinessAccount",
             Self::Phone(_) => "WhatsAppBusinessPhoneNumber",
+            Self::Message(_) => "Message",
+            Self::Conversation(_) => "UnifiedThread",
+            Self::Media(_) => "WhatsAppBusinessMedia",
         }
     }
 
@@ -256,8 +272,12 @@ impl Node {
     pub fn usage_type(&self) -> &'static str {
         match self {
             Self::Ig(_) => "instagram",
-            Self::Waba(_) | Self::Phone(_) => "whatsapp_business_management",
-            Self::User(_) | Self::Page(_) | Self::SystemUser(_) => "pages",
+            Self::Waba(_) | Self::Phone(_) | Self::Media(_) => "whatsapp_business_management",
+            Self::User(_)
+            | Self::Page(_)
+            | Self::SystemUser(_)
+            | Self::Message(_)
+            | Self::Conversation(_) => "pages",
         }
     }
 }
@@ -338,6 +358,16 @@ pub struct World {
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) sent: Vec<SentMessage>,
     pub(crate) demo_system_user_token: Option<String>,
+    /// Who wrote when, thread owners and conversation history (windows, routing, backfill).
+    pub(crate) threads: Threads,
+    /// WhatsApp message templates of every WABA.
+    pub(crate) templates: Templates,
+    /// Attachment bytes and their expiring URLs.
+    pub(crate) media: MediaStore,
+    /// Where and how the webhooks that follow sends go.
+    pub(crate) outbox: Outbox,
+    /// Display names of customers (conversation participants, WhatsApp contact cards).
+    pub(crate) customer_names: HashMap<String, String>,
 }
 
 impl World {
@@ -363,6 +393,11 @@ impl World {
             calls: Vec::new(),
             sent: Vec::new(),
             demo_system_user_token: None,
+            threads: Threads::default(),
+            templates: Templates::default(),
+            media: MediaStore::default(),
+            outbox: Outbox::default(),
+            customer_names: HashMap::new(),
         }
     }
 
@@ -371,6 +406,14 @@ impl World {
         let t = SystemTime::now() + self.clock_offset;
         t.duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    /// Simulated unix time in milliseconds (Messenger timestamps, windows, URL expiry).
+    pub fn now_ms(&self) -> i64 {
+        let t = SystemTime::now() + self.clock_offset;
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 
@@ -941,9 +984,20 @@ impl World {
             Some(Node::User(id_s()))
         } else if self.system_user(id).is_some() {
             Some(Node::SystemUser(id_s()))
+        } else if self.threads.find_message(id).is_some() {
+            Some(Node::Message(id_s()))
+        } else if self.threads.find_conversation(id).is_some() {
+            Some(Node::Conversation(id_s()))
+        } else if self.media.whatsapp_media(id).is_some() {
+            Some(Node::Media(id_s()))
         } else {
             None
         }
+    }
+
+    /// What an id names, or an error naming the id (for the steering API).
+    pub fn node(&self, id: &str) -> Result<Node, WorldError> {
+        self.resolve(id).ok_or_else(|| unknown("object", id))
     }
 
     /// A person.

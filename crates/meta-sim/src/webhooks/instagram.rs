@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::delivery::{Item, object};
 use super::messaging::{self as m, Platform};
-pub use super::messaging::{AttachmentKind, MessagingEvent, Reaction};
+pub use super::messaging::{AttachmentKind, Handover, MessagingEvent, Reaction};
 use crate::ids;
 
 const P: Platform = Platform::Instagram;
@@ -34,6 +34,17 @@ pub fn seen(ig_account_id: &str, igsid: &str, mid: &str) -> MessagingEvent {
 /// A reaction to DM `target_mid`.
 pub fn reaction(ig_account_id: &str, igsid: &str, target_mid: &str, reaction: &Reaction) -> MessagingEvent {
     m::reaction(P, ig_account_id, igsid, target_mid, reaction)
+}
+
+/// A handover event (`messaging_handovers`): Instagram threads follow Messenger's Conversation
+/// Routing (meta-platform.md §4).
+pub fn handover(
+    ig_account_id: &str,
+    igsid: &str,
+    event: &Handover,
+    metadata: Option<&str>,
+) -> MessagingEvent {
+    m::handover(P, ig_account_id, igsid, event, metadata)
 }
 
 /// A comment on media (`changes[].field = comments`). Returns the item and the comment id.

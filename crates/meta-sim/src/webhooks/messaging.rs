@@ -301,3 +301,63 @@ pub(crate) fn reaction(
     };
     MessagingEvent::new(p, account, customer, true, "reaction", payload)
 }
+
+/// Which handover event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handover {
+    /// `pass_thread_control`: the previous owner (None = idle thread) passed control.
+    Pass {
+        /// `previous_owner_app_id` (null when the thread was idle).
+        previous_owner_app_id: Option<String>,
+        /// `new_owner_app_id`.
+        new_owner_app_id: String,
+    },
+    /// `take_thread_control`.
+    Take {
+        /// `previous_owner_app_id`.
+        previous_owner_app_id: Option<String>,
+        /// `new_owner_app_id`.
+        new_owner_app_id: String,
+    },
+    /// `request_thread_control`.
+    Request {
+        /// `requested_owner_app_id`.
+        requested_owner_app_id: String,
+    },
+}
+
+/// A handover event (`messaging_handovers`) for the thread with `customer`.
+pub(crate) fn handover(
+    p: Platform,
+    account: &str,
+    customer: &str,
+    event: &Handover,
+    metadata: Option<&str>,
+) -> MessagingEvent {
+    let (key, mut body) = match event {
+        Handover::Pass {
+            previous_owner_app_id,
+            new_owner_app_id,
+        } => (
+            "pass_thread_control",
+            json!({ "previous_owner_app_id": previous_owner_app_id, "new_owner_app_id": new_owner_app_id }),
+        ),
+        Handover::Take {
+            previous_owner_app_id,
+            new_owner_app_id,
+        } => (
+            "take_thread_control",
+            json!({ "previous_owner_app_id": previous_owner_app_id, "new_owner_app_id": new_owner_app_id }),
+        ),
+        Handover::Request {
+            requested_owner_app_id,
+        } => (
+            "request_thread_control",
+            json!({ "requested_owner_app_id": requested_owner_app_id }),
+        ),
+    };
+    if let (Some(md), Some(obj)) = (metadata, body.as_object_mut()) {
+        obj.insert("metadata".into(), json!(md));
+    }
+    MessagingEvent::new(p, account, customer, true, key, body)
+}

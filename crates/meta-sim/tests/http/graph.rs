@@ -912,6 +912,17 @@ async fn send_apis_answer_like_meta_and_are_recorded() {
     let wa_token = app
         .sim
         .issue_system_user_token(&waba.id, &["whatsapp_business_messaging"]);
+    // The Send APIs only reach people who wrote within the window (graph_send.rs covers it).
+    let now = app.sim.now();
+    for (object, customer) in [
+        (page.id.as_str(), "6120000000000001"),
+        (page.id.as_str(), "6120000000000002"),
+        (ig.as_str(), "1780000000000001"),
+        (ig.as_str(), "1780000000000042"),
+        (phone.as_str(), "5511999990001"),
+    ] {
+        app.sim.customer_wrote(object, customer, now);
+    }
 
     let messenger = json!({"recipient": {"id": "6120000000000001"}, "messaging_type": "RESPONSE",
                            "message": {"text": "Olá! 👋"}});

@@ -5,6 +5,9 @@
 
 mod demo;
 mod graph;
+mod graph_app;
+mod graph_inbox;
+mod graph_send;
 mod helpers;
 mod retry;
 mod sender;
