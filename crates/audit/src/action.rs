@@ -97,7 +97,7 @@ mod tests {
             assert!(is_well_formed(action), "{action}");
             assert!(seen.insert(action), "{action} listed twice");
         }
-        assert_eq!(ALL.len(), 20);
+        assert_eq!(ALL.len(), 23);
     }
 
     #[test]
