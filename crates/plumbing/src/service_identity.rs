@@ -69,6 +69,45 @@ pub fn fingerprint(secret: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()))
 }
 
+/// Adds the caller's trace context and its service identity to every outgoing call.
+#[derive(Clone)]
+pub struct Identify(pub ServiceCredential);
+
+impl tonic::service::Interceptor for Identify {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let mut request = crate::grpc::propagate_trace(request)?;
+        self.0.attach(&mut request)?;
+        Ok(request)
+    }
+}
+
+/// A channel to another service's gRPC endpoint that sends `credential` on every call. It connects
+/// on first use (and reconnects after failures), so a caller starts while its callee is down;
+/// `timeout` bounds connecting.
+pub fn identified_channel(
+    url: &str,
+    timeout: std::time::Duration,
+    credential: ServiceCredential,
+) -> Result<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Identify>, InvalidUrl>
+{
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string()).map_err(|e| InvalidUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let channel = endpoint.connect_timeout(timeout).connect_lazy();
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        Identify(credential),
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{url:?} is not a valid service URL: {reason}")]
+pub struct InvalidUrl {
+    url: String,
+    reason: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     #[error("service credentials must be `name:sha256hex` pairs separated by commas; `{0}` is not")]

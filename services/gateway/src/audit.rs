@@ -1,6 +1,6 @@
 //! What the gateway itself records in the audit log: sign-ups, logins and failed logins, logouts,
-//! name, email and password changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes (in the workspace's
-//! chain) and the auth layer's refusals.
+//! name, email and password changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes
+//! and messages members sent (in the workspace's chain) and the auth layer's refusals.
 //!
 //! Recording is best effort: the action has already happened (or been refused) when its event is
 //! published, so a bus failure is logged at error level and the caller's answer stays the same.

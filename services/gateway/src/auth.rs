@@ -37,7 +37,8 @@ use crate::{
 };
 
 /// The largest request body the layer reads to find a workspace id. Workspace-scoped requests are
-/// ids and small queries.
+/// ids, small queries and composed messages (Meta caps a text at a few thousand characters; media
+/// travel as URLs).
 const MAX_SCOPED_REQUEST_BYTES: usize = 64 * 1024;
 
 /// `last_seen` is written at most this often per session, not on every call.

@@ -23,6 +23,10 @@ pub struct Config {
     /// How long one call to inbox may take, connecting included.
     #[serde(default = "default_inbox_timeout_ms")]
     pub inbox_timeout_ms: u64,
+    /// How long SendMessage and RetryMessage may take at inbox: it answers once Meta has, through
+    /// token-vault (up to about 15 s). Longer than reads, so a slow Meta is not cut off mid-send.
+    #[serde(default = "default_inbox_send_timeout_ms")]
+    pub inbox_send_timeout_ms: u64,
     /// The gateway's own store (accounts, sessions, workspaces, members, login failures).
     /// A secret: PostgreSQL URLs carry a password.
     #[serde(default = "default_database_url")]
@@ -84,6 +88,10 @@ impl Config {
         Duration::from_millis(self.inbox_timeout_ms)
     }
 
+    pub fn inbox_send_timeout(&self) -> Duration {
+        Duration::from_millis(self.inbox_send_timeout_ms)
+    }
+
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_hours.saturating_mul(3600))
     }
@@ -116,6 +124,9 @@ fn default_inbox_url() -> String {
 }
 fn default_inbox_timeout_ms() -> u64 {
     5_000
+}
+fn default_inbox_send_timeout_ms() -> u64 {
+    20_000
 }
 fn default_database_url() -> SecretString {
     SecretString::from("sqlite://gateway.sqlite")
@@ -167,6 +178,7 @@ mod tests {
         assert_eq!(config.inbox_url, "http://127.0.0.1:9082");
         assert!(config.cors_allowed_origins.is_empty());
         assert_eq!(config.inbox_timeout(), Duration::from_secs(5));
+        assert_eq!(config.inbox_send_timeout(), Duration::from_secs(20));
         assert_eq!(config.common.bus_prefix, "scifer");
         assert_eq!(config.database_url.expose_secret(), "sqlite://gateway.sqlite");
         assert_eq!(config.session_ttl(), Duration::from_secs(14 * 24 * 3600));
@@ -193,6 +205,7 @@ mod tests {
             ("INBOX_URL", "http://inbox:9082"),
             ("CORS_ALLOWED_ORIGINS", "https://a.test,http://localhost:5173"),
             ("INBOX_TIMEOUT_MS", "750"),
+            ("INBOX_SEND_TIMEOUT_MS", "12000"),
             ("BUS_PREFIX", "p1"),
             ("DATABASE_URL", "postgres://u:p@db/gateway"),
             ("SESSION_TTL_HOURS", "2"),
@@ -219,6 +232,7 @@ mod tests {
             vec!["https://a.test", "http://localhost:5173"]
         );
         assert_eq!(config.inbox_timeout(), Duration::from_millis(750));
+        assert_eq!(config.inbox_send_timeout(), Duration::from_secs(12));
         assert_eq!(config.common.bus_prefix, "p1");
         assert_eq!(config.database_url.expose_secret(), "postgres://u:p@db/gateway");
         assert_eq!(config.session_ttl(), Duration::from_secs(7200));

@@ -1,12 +1,14 @@
 //! The gateway's client of the internal inbox service. The gateway never reads inbox's store; it
 //! forwards each call with the authenticated workspace and actor in metadata (inbox takes them only
-//! from there) and the caller's trace context.
+//! from there) and the caller's trace context. Sends and retries name the actor as the message's
+//! author too, overwriting whatever the client wrote there.
 
 use std::{future::Future, time::Duration};
 
 use scifer_proto::inbox::v1::{
-    GetConversationRequest, GetConversationResponse, ListConversationsRequest, ListConversationsResponse,
-    inbox_service_client::InboxServiceClient,
+    Author, AuthorKind, CheckSendRequest, GetConversationRequest, GetConversationResponse,
+    ListConversationsRequest, ListConversationsResponse, RetryMessageRequest, SendCheck, SendMessageRequest,
+    SendMessageResponse, inbox_service_client::InboxServiceClient,
 };
 use tonic::{
     Request, Status,
@@ -31,7 +33,10 @@ type Interceptor = fn(Request<()>) -> Result<Request<()>, Status>;
 #[derive(Clone)]
 pub struct InboxClient {
     client: InboxServiceClient<InterceptedService<Channel, Interceptor>>,
+    /// Reads, and connecting.
     timeout: Duration,
+    /// Sends and retries: inbox answers them only once Meta has, through token-vault.
+    send_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +48,10 @@ pub struct InvalidInboxUrl {
 
 impl InboxClient {
     /// A client whose channel connects on first use (and reconnects after failures), so the
-    /// gateway starts and answers health checks while inbox is still down. `timeout` bounds each
-    /// call, connecting included.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, InvalidInboxUrl> {
+    /// gateway starts and answers health checks while inbox is still down. `timeout` bounds
+    /// connecting and each read (CheckSend included: inbox answers it from its own store);
+    /// `send_timeout` bounds SendMessage and RetryMessage, which wait for Meta.
+    pub fn new(url: &str, timeout: Duration, send_timeout: Duration) -> Result<Self, InvalidInboxUrl> {
         let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| InvalidInboxUrl {
             url: url.to_string(),
             reason: e.to_string(),
@@ -55,6 +61,7 @@ impl InboxClient {
         Ok(Self {
             client: InboxServiceClient::with_interceptor(channel, interceptor),
             timeout,
+            send_timeout,
         })
     }
 
@@ -64,8 +71,8 @@ impl InboxClient {
         query: ListConversationsRequest,
     ) -> Result<ListConversationsResponse, GatewayError> {
         let mut client = self.client.clone();
-        let request = self.request(actor, query)?;
-        self.call(client.list_conversations(request)).await
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.list_conversations(request)).await
     }
 
     pub async fn get_conversation(
@@ -74,36 +81,83 @@ impl InboxClient {
         query: GetConversationRequest,
     ) -> Result<GetConversationResponse, GatewayError> {
         let mut client = self.client.clone();
-        let request = self.request(actor, query)?;
-        self.call(client.get_conversation(request)).await
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.get_conversation(request)).await
     }
 
-    fn request<T>(&self, actor: &Actor, message: T) -> Result<Request<T>, GatewayError> {
-        let mut request = Request::new(message);
-        let workspace = &actor.membership()?.workspace;
-        // A parsed WorkspaceId and a UUID are plain ASCII, so these cannot fail; no panic path all
-        // the same.
-        let value = MetadataValue::try_from(workspace.as_str())
-            .map_err(|e| GatewayError::Internal(format!("workspace id as metadata: {e}")))?;
-        request.metadata_mut().insert(WORKSPACE_METADATA, value);
-        let value = MetadataValue::try_from(actor.principal())
-            .map_err(|e| GatewayError::Internal(format!("actor as metadata: {e}")))?;
-        request.metadata_mut().insert(ACTOR_METADATA, value);
-        // grpc-timeout lets inbox give up on work nobody waits for any more.
-        request.set_timeout(self.timeout);
-        Ok(request)
-    }
-
-    async fn call<T>(
+    /// Sends as `actor`, whatever author `message` names: inbox's send gate trusts the author
+    /// (HUMAN_AGENT is for humans only), so it must never come from the client.
+    pub async fn send_message(
         &self,
-        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
-    ) -> Result<T, GatewayError> {
-        upstream::call(self.timeout, call)
-            .await
-            .map_err(|failure| match failure {
-                Failure::Rejected(status) => GatewayError::InboxRejected(status),
-                Failure::Unreachable(status) => GatewayError::InboxUnreachable(status),
-                Failure::TimedOut => GatewayError::InboxTimeout(self.timeout),
-            })
+        actor: &Actor,
+        mut message: SendMessageRequest,
+    ) -> Result<SendMessageResponse, GatewayError> {
+        message.author = Some(human(actor));
+        let mut client = self.client.clone();
+        let request = request(actor, message, self.send_timeout)?;
+        call(self.send_timeout, client.send_message(request)).await
     }
+
+    /// Asks for a human author: the gateway's callers are people.
+    pub async fn check_send(
+        &self,
+        actor: &Actor,
+        mut query: CheckSendRequest,
+    ) -> Result<SendCheck, GatewayError> {
+        query.author = AuthorKind::Human as i32;
+        let mut client = self.client.clone();
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.check_send(request)).await
+    }
+
+    /// Retries as `actor`, whatever author `retry` names (see [`InboxClient::send_message`]).
+    pub async fn retry_message(
+        &self,
+        actor: &Actor,
+        mut retry: RetryMessageRequest,
+    ) -> Result<SendMessageResponse, GatewayError> {
+        retry.author = Some(human(actor));
+        let mut client = self.client.clone();
+        let request = request(actor, retry, self.send_timeout)?;
+        call(self.send_timeout, client.retry_message(request)).await
+    }
+}
+
+/// The signed-in person `actor` as the author of a message.
+fn human(actor: &Actor) -> Author {
+    Author {
+        kind: AuthorKind::Human as i32,
+        id: actor.user_id.clone(),
+    }
+}
+
+/// `message` with the workspace and the actor in metadata, and `timeout` as its `grpc-timeout`.
+fn request<T>(actor: &Actor, message: T, timeout: Duration) -> Result<Request<T>, GatewayError> {
+    let mut request = Request::new(message);
+    let workspace = &actor.membership()?.workspace;
+    // A parsed WorkspaceId and a UUID are plain ASCII, so these cannot fail; no panic path all
+    // the same.
+    let value = MetadataValue::try_from(workspace.as_str())
+        .map_err(|e| GatewayError::Internal(format!("workspace id as metadata: {e}")))?;
+    request.metadata_mut().insert(WORKSPACE_METADATA, value);
+    let value = MetadataValue::try_from(actor.principal())
+        .map_err(|e| GatewayError::Internal(format!("actor as metadata: {e}")))?;
+    request.metadata_mut().insert(ACTOR_METADATA, value);
+    // grpc-timeout lets inbox give up on work nobody waits for any more.
+    request.set_timeout(timeout);
+    Ok(request)
+}
+
+/// Awaits `call` for at most `timeout`, its failure as a [`GatewayError`].
+async fn call<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> Result<T, GatewayError> {
+    upstream::call(timeout, call)
+        .await
+        .map_err(|failure| match failure {
+            Failure::Rejected(status) => GatewayError::InboxRejected(status),
+            Failure::Unreachable(status) => GatewayError::InboxUnreachable(status),
+            Failure::TimedOut => GatewayError::InboxTimeout(timeout),
+        })
 }

@@ -11,7 +11,10 @@
 //! `AddMember`, a stand-in until invitations by email exist.
 //!
 //! Reads are forwarded to the inbox service with the authenticated workspace in
-//! `x-scifer-workspace-id` and the actor (`user:<id>`) in `x-scifer-actor`; `WatchInbox` streams
+//! `x-scifer-workspace-id` and the actor (`user:<id>`) in `x-scifer-actor`. `SendMessage` and
+//! `RetryMessage` (agents and above) are forwarded the same way with the caller as the author
+//! (HUMAN, their user id), whatever the client wrote; `CheckSend` (any member) asks for a HUMAN
+//! author. Inbox's answer, a refusal included, passes through unchanged. `WatchInbox` streams
 //! the workspace's `InboxEvent`s straight from the bus, and re-checks the caller's session and
 //! membership while it is open: a logout, expiry or removal ends the stream with UNAUTHENTICATED or
 //! NOT_FOUND at the next check.
@@ -24,7 +27,8 @@
 //!
 //! Settings (environment, or `SCIFER_CONFIG_FILE`):
 //! - `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
-//!   `CORS_ALLOWED_ORIGINS` (comma-separated; empty);
+//!   `INBOX_SEND_TIMEOUT_MS` (20000: sends wait for Meta), `CORS_ALLOWED_ORIGINS` (comma-separated;
+//!   empty);
 //! - `DATABASE_URL` (`sqlite://gateway.sqlite`; `postgres://...` in production), a secret;
 //! - `SESSION_TTL_HOURS` (336, i.e. 14 days): sessions end this long after login, used or not;
 //! - `LOGIN_MAX_FAILURES_PER_ACCOUNT` (5) and `LOGIN_MAX_FAILURES_PER_ADDRESS` (20): failed logins
@@ -48,7 +52,9 @@
 //! and `AuditApi` (admins and owners) lists, exports and verifies a workspace's chain. The gateway
 //! records sign-ups, logins, failed logins, logouts and name, email and password changes in the
 //! global chain
-//! (`scifer_audit::GLOBAL_WORKSPACE`), member changes in the workspace's chain, and every refusal
+//! (`scifer_audit::GLOBAL_WORKSPACE`), member changes and messages sent or retried
+//! (`message.sent`, a failure when Meta refused it; not the send gate's refusals) in the
+//! workspace's chain, and every refusal
 //! of the auth layer (`access.denied`, outcome DENIED) in the workspace's chain, or the global one
 //! when the workspace does not exist.
 //!

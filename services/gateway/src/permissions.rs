@@ -76,6 +76,21 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/WatchInbox",
         Access::Workspace(Role::Viewer),
     ),
+    // Replying to customers is for agents and above; viewers read only. Asking whether a reply
+    // could go out now is a read: it tells what the conversation already shows (when the customer
+    // last wrote), changes nothing, and lets every member's composer show the window.
+    (
+        "/scifer.gateway.v1.InboxApi/SendMessage",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/CheckSend",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/RetryMessage",
+        Access::Workspace(Role::Agent),
+    ),
     // Every member sees which channels the workspace has; connecting and disconnecting them is for
     // admins and owners.
     (

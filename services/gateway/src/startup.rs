@@ -98,7 +98,11 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         let cors = cors::layer(&config.cors_allowed_origins)?;
         let bus = Bus::new(&config.common.bus_prefix)?;
-        let inbox = InboxClient::new(&config.inbox_url, config.inbox_timeout())?;
+        let inbox = InboxClient::new(
+            &config.inbox_url,
+            config.inbox_timeout(),
+            config.inbox_send_timeout(),
+        )?;
         let vault = match config.token_vault_credential() {
             Some(secret) => Some(VaultClient::new(
                 &config.token_vault_url,
@@ -207,7 +211,7 @@ impl Application {
             invitation_ttl: config.invitation_ttl(),
         });
         let audit_api = AuditApi::new(db.clone());
-        let auth = Authenticator::new(db, clock, config.trust_forwarded_for, auditor);
+        let auth = Authenticator::new(db, clock, config.trust_forwarded_for, auditor.clone());
         let (routes, health) = grpc::base_routes();
         health.set_serving::<InboxApiServer<InboxApi>>().await;
         health.set_serving::<AccountApiServer<AccountApi>>().await;
@@ -222,6 +226,7 @@ impl Application {
                 inbox,
                 watcher,
                 auth.clone(),
+                auditor,
             )))))
             .add_service(grpc_web(
                 auth.wrap(AccountApiServer::new(AccountApi::new(identity.clone()))),

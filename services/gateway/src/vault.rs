@@ -6,18 +6,14 @@
 
 use std::{future::Future, time::Duration};
 
-use scifer_plumbing::service_identity::ServiceCredential;
+use scifer_plumbing::service_identity::{Identify, ServiceCredential, identified_channel};
 use scifer_proto::tokenvault::v1::{
     CompleteConnectRequest, CompleteConnectResponse, ConfirmConnectRequest, ConnectResponse,
     ConnectWhatsAppRequest, DisconnectChannelRequest, DisconnectChannelResponse, ListChannelsRequest,
     ListChannelsResponse, StartConnectRequest, StartConnectResponse,
     token_vault_service_client::TokenVaultServiceClient,
 };
-use tonic::{
-    Request, Status,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
-};
+use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{
     error::GatewayError,
@@ -27,18 +23,6 @@ use crate::{
 /// The name the gateway calls token-vault as.
 pub const SERVICE_NAME: &str = "gateway";
 
-/// Adds the trace context and the gateway's service identity to every outgoing call.
-#[derive(Clone)]
-pub struct Identify(ServiceCredential);
-
-impl Interceptor for Identify {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        let mut request = scifer_plumbing::grpc::propagate_trace(request)?;
-        self.0.attach(&mut request)?;
-        Ok(request)
-    }
-}
-
 #[derive(Clone)]
 pub struct VaultClient {
     client: TokenVaultServiceClient<InterceptedService<Channel, Identify>>,
@@ -46,24 +30,17 @@ pub struct VaultClient {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("TOKEN_VAULT_URL {url:?} is not a valid URL: {reason}")]
-pub struct InvalidVaultUrl {
-    url: String,
-    reason: String,
-}
+#[error("TOKEN_VAULT_URL: {0}")]
+pub struct InvalidVaultUrl(#[from] scifer_plumbing::service_identity::InvalidUrl);
 
 impl VaultClient {
     /// A client whose channel connects on first use (and reconnects after failures), so the
     /// gateway starts while token-vault is still down. `timeout` bounds each call, connecting
     /// included.
     pub fn new(url: &str, timeout: Duration, credential: ServiceCredential) -> Result<Self, InvalidVaultUrl> {
-        let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| InvalidVaultUrl {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
-        let channel = endpoint.connect_timeout(timeout).connect_lazy();
+        let channel = identified_channel(url, timeout, credential)?;
         Ok(Self {
-            client: TokenVaultServiceClient::with_interceptor(channel, Identify(credential)),
+            client: TokenVaultServiceClient::new(channel),
             timeout,
         })
     }

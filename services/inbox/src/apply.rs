@@ -28,8 +28,8 @@ use std::collections::{HashMap, HashSet};
 use prost::Message as _;
 use scifer_proto::{
     events::v1::{
-        self as ev, ChannelEvent, ChannelKind, ChannelState, InboxEvent, MetaEvent, WhatsAppStatusKind,
-        inbox_event, meta_event::Kind,
+        self as ev, ChannelEvent, ChannelKind, ChannelState, InboxEvent, MetaEvent, OutboundEcho,
+        OutboundResult, WhatsAppStatusKind, inbox_event, meta_event::Kind,
     },
     inbox::v1::{ConversationStatus, MessageDirection},
 };
@@ -44,6 +44,7 @@ use sea_orm::{
 use crate::{
     convert,
     domain::{self, DeliveryState, Reactions, WorkspaceId, reactions::BY_CUSTOMER},
+    send::{OWN_METADATA_PREFIX, PLACEHOLDER_PREFIX, UNCONFIRMED},
     store::entity::{applied_event, channel, contact, conversation, deferred_update, message, pending_event},
 };
 
@@ -238,6 +239,7 @@ pub fn event_time_ms(event: &MetaEvent) -> i64 {
         Some(Kind::WhatsappStatus(s)) => s.at_ms,
         Some(Kind::Handover(h)) => h.at_ms,
         Some(Kind::Change(c)) => c.created_at_ms,
+        Some(Kind::OutboundResult(r)) => r.at_ms,
         None => 0,
     };
     if at > 0 {
@@ -852,21 +854,16 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 };
                 self.store_message(ch, new, cause).await
             }
-            Kind::Echo(e) => {
-                let new = NewMessage {
-                    external_id: e.external_id.clone(),
-                    contact_external_id: &e.contact_id,
-                    contact_name: "",
-                    direction: MessageDirection::Outbound,
-                    text: e.text.clone(),
-                    attachments: &e.attachments,
-                    sent_at_ms: e.sent_at_ms,
-                    is_echo: true,
-                    reply_to: String::new(),
-                    payload: String::new(),
-                };
-                self.store_message(ch, new, cause).await
+            Kind::Echo(e) if e.metadata.starts_with(OWN_METADATA_PREFIX) => {
+                let own_id = &e.metadata[OWN_METADATA_PREFIX.len()..];
+                match self.own_message(ch, own_id).await? {
+                    Some(i) => self.own_echo(i, &e.external_id, cause).await,
+                    // Not ours any more (deleted with its conversation): keep it as any echo.
+                    None => self.store_echo(ch, e, cause).await,
+                }
             }
+            Kind::Echo(e) => self.store_echo(ch, e, cause).await,
+            Kind::OutboundResult(r) => self.outbound_result(ch, r, cause).await,
             Kind::Postback(p) => {
                 let new = NewMessage {
                     external_id: stored_external_id(event).unwrap_or_default(),
@@ -917,6 +914,158 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             Kind::WhatsappStatus(s) => self.update_or_defer(ch, &s.external_id, event).await,
             Kind::Handover(_) | Kind::Change(_) => Ok(Disposition::Ignored),
         }
+    }
+
+    async fn store_echo(
+        &mut self,
+        ch: &channel::Model,
+        e: &OutboundEcho,
+        cause: &str,
+    ) -> Result<Disposition, DbErr> {
+        let new = NewMessage {
+            external_id: e.external_id.clone(),
+            contact_external_id: &e.contact_id,
+            contact_name: "",
+            direction: MessageDirection::Outbound,
+            text: e.text.clone(),
+            attachments: &e.attachments,
+            sent_at_ms: e.sent_at_ms,
+            is_echo: true,
+            reply_to: String::new(),
+            payload: String::new(),
+        };
+        self.store_message(ch, new, cause).await
+    }
+
+    /// A message inbox sent itself (by its id), held for this batch.
+    async fn own_message(&mut self, ch: &channel::Model, id: &str) -> Result<Option<usize>, DbErr> {
+        if let Some(i) = self.messages.index(id) {
+            return Ok(Some(i));
+        }
+        Ok(message::Entity::find_by_id(id.to_string())
+            .filter(message::Column::ChannelId.eq(ch.id.as_str()))
+            .one(self.db)
+            .await?
+            .map(|m| self.hold_message(m)))
+    }
+
+    /// Gives message `i` Meta's id (if it still has our placeholder), so receipts and statuses
+    /// naming that id find it, and applies the ones that arrived before.
+    async fn adopt_external_id(&mut self, i: usize, external_id: &str, cause: &str) -> Result<(), DbErr> {
+        let current = self.messages.get(i).clone();
+        if external_id.is_empty() || current.external_id == external_id {
+            return Ok(());
+        }
+        if !current.external_id.starts_with(PLACEHOLDER_PREFIX) {
+            tracing::warn!(message_id = %current.id, stored = %current.external_id, answered = external_id,
+                "Meta answered a second id for a message; the first is kept");
+            return Ok(());
+        }
+        self.message_keys
+            .remove(&(current.channel_id.clone(), current.external_id.clone()));
+        self.message_keys
+            .insert((current.channel_id.clone(), external_id.to_string()), Some(i));
+        let mut next = current;
+        next.external_id = external_id.to_string();
+        next.updated_at_ms = self.now_ms;
+        let id = next.id.clone();
+        self.messages.replace(i, next);
+        self.effects.updated.touch(&id, cause);
+        self.apply_deferred(i).await
+    }
+
+    /// The echo of a message we sent (it carries our metadata): the message itself, not a new one.
+    async fn own_echo(&mut self, i: usize, external_id: &str, cause: &str) -> Result<Disposition, DbErr> {
+        self.adopt_external_id(i, external_id, cause).await?;
+        let mut next = self.messages.get(i).clone();
+        // The echo proves Meta accepted it, even when the answer to our call was lost.
+        let status = DeliveryState::from_i32(next.status);
+        let confirmed = match status {
+            DeliveryState::Failed if next.failure_reason == UNCONFIRMED => Some(DeliveryState::Sent),
+            other => other.advance(DeliveryState::Sent),
+        };
+        if let Some(state) = confirmed {
+            next.status = state.to_i32();
+            if state == DeliveryState::Sent {
+                next.error_code = 0;
+                next.error_message.clear();
+                next.failure_reason.clear();
+                next.retryable = false;
+            }
+            next.updated_at_ms = self.now_ms;
+            let id = next.id.clone();
+            self.messages.replace(i, next);
+            self.effects.updated.touch(&id, cause);
+        }
+        Ok(Disposition::Applied)
+    }
+
+    /// Meta's answer to a send of ours: the message gets its id and SENT, or FAILED with the
+    /// reason; the first answer also counts the message in its conversation.
+    async fn outbound_result(
+        &mut self,
+        ch: &channel::Model,
+        r: &OutboundResult,
+        cause: &str,
+    ) -> Result<Disposition, DbErr> {
+        let Some(i) = self.own_message(ch, &r.message_id).await? else {
+            tracing::info!(message_id = %r.message_id, "result for a message no longer stored; ignored");
+            return Ok(Disposition::Ignored);
+        };
+        if r.accepted {
+            self.adopt_external_id(i, &r.external_id, cause).await?;
+        }
+        let mut next = self.messages.get(i).clone();
+        let status = DeliveryState::from_i32(next.status);
+        if r.accepted {
+            if let Some(state) = status.advance(DeliveryState::Sent) {
+                next.status = state.to_i32();
+            }
+        } else if next.external_id.starts_with(PLACEHOLDER_PREFIX) && status == DeliveryState::Pending {
+            // Only a message Meta never took can fail by our call's answer.
+            next.status = DeliveryState::Failed.to_i32();
+            next.error_code = i32::try_from(r.error_code).unwrap_or(i32::MAX);
+            next.error_message = r.error_message.clone();
+            next.failure_reason = r.failure_reason.clone();
+            next.retryable = r.retryable;
+        }
+        if next != *self.messages.get(i) {
+            next.updated_at_ms = self.now_ms;
+            let id = next.id.clone();
+            self.messages.replace(i, next);
+            self.effects.updated.touch(&id, cause);
+        }
+        if r.attempt <= 1 {
+            self.count_in_conversation(i, cause).await?;
+        }
+        Ok(Disposition::Applied)
+    }
+
+    /// Adds message `i` to its conversation's count, latest activity and preview.
+    async fn count_in_conversation(&mut self, i: usize, cause: &str) -> Result<(), DbErr> {
+        let m = self.messages.get(i).clone();
+        let conv = match self.conversations.index(&m.conversation_id) {
+            Some(c) => c,
+            None => match conversation::Entity::find_by_id(m.conversation_id.clone())
+                .one(self.db)
+                .await?
+            {
+                Some(c) => self.conversations.add(&m.conversation_id, c, RowState::Stored).0,
+                None => return Ok(()),
+            },
+        };
+        let attachments: Vec<convert::AttachmentRecord> =
+            serde_json::from_str(&m.attachments_json).unwrap_or_default();
+        let mut c = self.conversations.get(conv).clone();
+        c.message_count += 1;
+        if m.sent_at_ms >= c.last_activity_at_ms {
+            c.last_activity_at_ms = m.sent_at_ms;
+            c.last_message_preview = domain::preview(&m.text, attachments.first().map(|a| a.kind.as_str()));
+        }
+        c.updated_at_ms = self.now_ms;
+        self.effects.conversations.touch(&c.id, cause);
+        self.conversations.replace(conv, c);
+        Ok(())
     }
 
     /// Holds a contact read from the store.
@@ -1103,6 +1252,12 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             payload: new.payload,
             created_at_ms: self.now_ms,
             updated_at_ms: self.now_ms,
+            author_kind: 0,
+            author_id: String::new(),
+            idempotency_key: None,
+            failure_reason: String::new(),
+            retryable: false,
+            attempt: 0,
         };
         let message_id = stored.id.clone();
         let i = self.add_message(stored, RowState::New);
@@ -1440,6 +1595,10 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                     message::Column::Status,
                     message::Column::ErrorCode,
                     message::Column::ErrorMessage,
+                    // A message we sent takes Meta's id, and a failure its reading, when they come.
+                    message::Column::ExternalId,
+                    message::Column::FailureReason,
+                    message::Column::Retryable,
                     message::Column::UpdatedAtMs,
                 ])
                 .to_owned(),
@@ -1658,7 +1817,7 @@ where
     Ok(())
 }
 
-fn inbox_event(m: &message::Model, kind: inbox_event::Kind) -> InboxEvent {
+pub(crate) fn inbox_event(m: &message::Model, kind: inbox_event::Kind) -> InboxEvent {
     InboxEvent {
         event_id: String::new(),
         workspace_id: m.workspace_id.clone(),

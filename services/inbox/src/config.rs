@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,9 +29,42 @@ pub struct Config {
     /// batches fill (3x the drain rate) at the cost of 10 ms of latency for a lone event.
     #[serde(default = "default_linger_ms")]
     pub consumer_linger_ms: u64,
+    /// Where token-vault is (`TOKEN_VAULT_URL`): every send goes through its Graph egress.
+    #[serde(default = "default_token_vault_url")]
+    pub token_vault_url: String,
+    /// inbox's credential for token-vault (`TOKEN_VAULT_CREDENTIAL`). Unset: sending answers
+    /// FAILED_PRECONDITION; reading the inbox works.
+    #[serde(default)]
+    pub token_vault_credential: Option<SecretString>,
+    /// Bound on one send through the vault, Meta's answer included (`TOKEN_VAULT_TIMEOUT_MS`).
+    #[serde(default = "default_token_vault_timeout_ms")]
+    pub token_vault_timeout_ms: u64,
+    /// Whether the Meta app has the Human Agent feature (App Review), per channel
+    /// (`HUMAN_AGENT_MESSENGER`, `HUMAN_AGENT_INSTAGRAM`): human replies between 24 h and 7 days.
+    #[serde(default = "default_true")]
+    pub human_agent_messenger: bool,
+    #[serde(default = "default_true")]
+    pub human_agent_instagram: bool,
+    /// How long an ad-referral (Click-to-Messenger / Direct) window lasts, in hours
+    /// (`AD_REFERRAL_WINDOW_HOURS`; Meta says up to 7 days, UNCERTAIN).
+    #[serde(default = "default_ad_window_hours")]
+    pub ad_referral_window_hours: i64,
 }
 
 impl Config {
+    pub fn send_policy(&self) -> scifer_send_gate::Policy {
+        scifer_send_gate::Policy {
+            human_agent_enabled_messenger: self.human_agent_messenger,
+            human_agent_enabled_instagram: self.human_agent_instagram,
+            ad_referral_window: chrono::Duration::hours(self.ad_referral_window_hours.max(0)),
+            ..scifer_send_gate::Policy::default()
+        }
+    }
+
+    pub fn token_vault_timeout(&self) -> Duration {
+        Duration::from_millis(self.token_vault_timeout_ms.max(100))
+    }
+
     pub fn ack_wait(&self) -> Duration {
         Duration::from_secs(self.consumer_ack_wait_secs.max(1))
     }
@@ -57,6 +91,18 @@ fn default_batch_size() -> usize {
 }
 fn default_linger_ms() -> u64 {
     10
+}
+fn default_token_vault_url() -> String {
+    "http://127.0.0.1:9084".into()
+}
+fn default_token_vault_timeout_ms() -> u64 {
+    15_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_ad_window_hours() -> i64 {
+    24 * 7
 }
 
 #[cfg(test)]

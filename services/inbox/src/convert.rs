@@ -56,7 +56,11 @@ pub fn message(m: &message::Model) -> pb::Message {
     pb::Message {
         id: m.id.clone(),
         conversation_id: m.conversation_id.clone(),
-        external_id: m.external_id.clone(),
+        external_id: if m.external_id.starts_with(crate::send::PLACEHOLDER_PREFIX) {
+            String::new()
+        } else {
+            m.external_id.clone()
+        },
         direction: m.direction,
         text: m.text.clone(),
         attachments: attachments
@@ -85,6 +89,12 @@ pub fn message(m: &message::Model) -> pb::Message {
         edited: m.edited,
         reply_to_external_id: m.reply_to_external_id.clone(),
         payload: m.payload.clone(),
+        author: (m.author_kind != 0).then(|| pb::Author {
+            kind: m.author_kind,
+            id: m.author_id.clone(),
+        }),
+        failure_reason: m.failure_reason.clone(),
+        retryable: m.retryable,
     }
 }
 

@@ -13,6 +13,15 @@ pub enum InboxError {
     InvalidPageToken,
     #[error("invalid status filter")]
     InvalidStatus,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("message not found")]
+    MessageNotFound,
+    #[error("{0}")]
+    NotRetryable(&'static str),
+    /// No credential for token-vault is configured.
+    #[error("sending is not set up on this server")]
+    SendingNotConfigured,
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
 }

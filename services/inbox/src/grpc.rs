@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use scifer_proto::inbox::v1::{
-    ConversationStatus, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
-    ListConversationsResponse, inbox_service_server::InboxService,
+    CheckSendRequest, ConversationStatus, GetConversationRequest, GetConversationResponse,
+    ListConversationsRequest, ListConversationsResponse, RetryMessageRequest, SendCheck, SendMessageRequest,
+    SendMessageResponse, inbox_service_server::InboxService,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -14,6 +15,7 @@ use crate::{
     convert,
     domain::{Cursor, PageSize, WorkspaceId},
     error::InboxError,
+    send::Sender,
     store::{self, ConversationFilter, entity::conversation},
 };
 
@@ -21,11 +23,12 @@ pub const WORKSPACE_METADATA: &str = "x-scifer-workspace-id";
 
 pub struct Inbox {
     db: DatabaseConnection,
+    sender: std::sync::Arc<Sender>,
 }
 
 impl Inbox {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, sender: std::sync::Arc<Sender>) -> Self {
+        Self { db, sender }
     }
 }
 
@@ -34,8 +37,14 @@ impl From<InboxError> for Status {
         match e {
             InboxError::MissingWorkspace => Status::unauthenticated(e.to_string()),
             InboxError::ConversationNotFound => Status::not_found(e.to_string()),
-            InboxError::InvalidPageToken | InboxError::InvalidStatus => {
+            InboxError::InvalidPageToken | InboxError::InvalidStatus | InboxError::Invalid(_) => {
                 Status::invalid_argument(e.to_string())
+            }
+            InboxError::MessageNotFound => Status::not_found(e.to_string()),
+            InboxError::NotRetryable(_) => Status::failed_precondition(e.to_string()),
+            InboxError::SendingNotConfigured => {
+                tracing::error!("a send was asked for, but TOKEN_VAULT_CREDENTIAL is unset");
+                Status::failed_precondition(e.to_string())
             }
             InboxError::Internal(ref cause) => {
                 tracing::error!(error = %scifer_plumbing::error_chain(cause), "inbox request failed");
@@ -175,5 +184,26 @@ impl InboxService for Inbox {
     ) -> Result<Response<GetConversationResponse>, Status> {
         let ws = workspace(&request)?;
         Ok(Response::new(self.get(ws, request.into_inner()).await?))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.sender.send(&ws, request.into_inner()).await?))
+    }
+
+    async fn check_send(&self, request: Request<CheckSendRequest>) -> Result<Response<SendCheck>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.sender.check(&ws, request.get_ref()).await?))
+    }
+
+    async fn retry_message(
+        &self,
+        request: Request<RetryMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.sender.retry(&ws, request.into_inner()).await?))
     }
 }

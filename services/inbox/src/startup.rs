@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     consumer::{ChannelConsumer, Engine, MetaConsumer},
+    send::Sender,
 };
 
 pub const META_CONSUMER: &str = "inbox-meta";
@@ -31,6 +32,8 @@ pub enum StartupError {
     Stream(#[from] scifer_events::EnsureStreamError),
     #[error("cannot create the durable consumer {name}: {reason}")]
     Consumer { name: &'static str, reason: String },
+    #[error("TOKEN_VAULT_URL: {0}")]
+    VaultUrl(#[from] scifer_plumbing::service_identity::InvalidUrl),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -44,6 +47,7 @@ pub struct Application {
     channels: ChannelConsumer,
     meta_consumer: PullConsumer,
     channel_consumer: PullConsumer,
+    sender: Arc<Sender>,
 }
 
 impl Application {
@@ -80,7 +84,17 @@ impl Application {
             name: CHANNEL_CONSUMER,
             reason: e.to_string(),
         })?;
-        let engine: Arc<Engine> = Engine::new(db.clone(), Publisher::new(js), bus);
+        let publisher = Publisher::new(js);
+        let sender = Arc::new(Sender::new(
+            db.clone(),
+            publisher.clone(),
+            bus.clone(),
+            config.send_policy(),
+            &config.token_vault_url,
+            config.token_vault_credential.clone(),
+            config.token_vault_timeout(),
+        )?);
+        let engine: Arc<Engine> = Engine::new(db.clone(), publisher, bus);
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
             config,
@@ -91,6 +105,7 @@ impl Application {
             engine,
             meta_consumer,
             channel_consumer,
+            sender,
         })
     }
 
@@ -128,7 +143,10 @@ impl Application {
         health
             .set_serving::<InboxServiceServer<crate::grpc::Inbox>>()
             .await;
-        let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(self.db.clone())));
+        let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(
+            self.db.clone(),
+            self.sender.clone(),
+        )));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
         let meta = tokio::spawn(

@@ -197,6 +197,8 @@ pub fn kind_token(event: &MetaEvent) -> &'static str {
         Some(Kind::WhatsappStatus(_)) => "status",
         Some(Kind::Handover(_)) => "handover",
         Some(Kind::Change(_)) => "change",
+        // Published by inbox, never split from a delivery; named here so the match stays whole.
+        Some(Kind::OutboundResult(_)) => "outbound_result",
         // split_delivery always sets a kind; an event without one still gets a subject.
         None => "unknown",
     }

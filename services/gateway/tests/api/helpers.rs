@@ -21,9 +21,11 @@ use scifer_proto::{
         workspace_api_client::WorkspaceApiClient,
     },
     inbox::v1::{
-        Conversation, GetConversationRequest, GetConversationResponse, ListConversationsRequest,
-        ListConversationsResponse, Message,
+        CheckSendRequest, Conversation, DeliveryStatus, GetConversationRequest, GetConversationResponse,
+        ListConversationsRequest, ListConversationsResponse, Message, MessageDirection, RetryMessageRequest,
+        SendCheck, SendMessageRequest, SendMessageResponse, SendRefusal,
         inbox_service_server::{InboxService, InboxServiceServer},
+        send_message_response,
     },
     tokenvault::v1::{
         self as vault,
@@ -444,16 +446,90 @@ fn init_tracing() {
     });
 }
 
-/// A stand-in for the inbox service: records the metadata of every call and answers canned data.
-/// Conversation `c1` exists; `hang` never answers; anything else is NOT_FOUND.
+/// A stand-in for the inbox service: records every call and answers canned data, chosen by id:
+///
+/// - reads: conversation `c1` exists; `hang` never answers; anything else is NOT_FOUND;
+/// - SendMessage, by conversation: `c1` is sent (SENT, id [`SENT_ID`], the request's text and
+///   author); `failing` fails at Meta (FAILED, [`FAILED_ID`], [`FAILURE_REASON`]); `closed` is
+///   refused by the gate ([`window_closed`]); `archived` is FAILED_PRECONDITION; an empty id is
+///   INVALID_ARGUMENT; `slow` answers as `c1` after [`SLOW`]; `hang` never answers; anything else
+///   is NOT_FOUND;
+/// - RetryMessage, by message: [`FAILED_ID`] is sent this time; `closed` is refused by the gate;
+///   anything else is NOT_FOUND;
+/// - CheckSend, by conversation: `c1` and `slow` (after [`SLOW`]) allow free text; `closed`
+///   does not ([`window_closed`]); anything else is NOT_FOUND.
 #[derive(Clone, Default)]
 pub struct InboxDouble {
-    seen: Arc<Mutex<Vec<MetadataMap>>>,
+    seen: Arc<Mutex<Vec<InboxCall>>>,
+}
+
+/// What reached the inbox double: the request message, and the metadata it came with.
+#[derive(Debug, Clone)]
+pub struct InboxCall {
+    pub request: InboxRequest,
+    pub metadata: MetadataMap,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboxRequest {
+    ListConversations(ListConversationsRequest),
+    GetConversation(GetConversationRequest),
+    SendMessage(SendMessageRequest),
+    CheckSend(CheckSendRequest),
+    RetryMessage(RetryMessageRequest),
+}
+
+/// The id of the message the double sends.
+pub const SENT_ID: &str = "m-sent";
+/// The id of the message that fails at Meta (and is sent when retried).
+pub const FAILED_ID: &str = "m-failed";
+/// Inbox's reason for [`FAILED_ID`].
+pub const FAILURE_REASON: &str = "recipient_unavailable";
+/// How long the double's `slow` conversation takes: longer than [`INBOX_TIMEOUT_MS`].
+pub const SLOW: Duration = Duration::from_millis(INBOX_TIMEOUT_MS + 500);
+
+/// The gate's refusal the double answers for conversation (and message) `closed`.
+pub fn window_closed() -> SendRefusal {
+    SendRefusal {
+        reason: "window_closed".into(),
+        explanation: "The customer last wrote more than 24 hours ago.".into(),
+        last_customer_message_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        human_agent_until: Some(prost_types::Timestamp {
+            seconds: 1_700_604_800,
+            nanos: 0,
+        }),
+        template_required: false,
+    }
+}
+
+fn refused() -> SendMessageResponse {
+    SendMessageResponse {
+        result: Some(send_message_response::Result::Refusal(window_closed())),
+    }
+}
+
+fn sent(message: Message) -> SendMessageResponse {
+    SendMessageResponse {
+        result: Some(send_message_response::Result::Message(message)),
+    }
 }
 
 impl InboxDouble {
     /// The metadata of every call so far.
     pub fn seen(&self) -> Vec<MetadataMap> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.metadata.clone())
+            .collect()
+    }
+
+    /// Every call so far.
+    pub fn requests(&self) -> Vec<InboxCall> {
         self.seen.lock().unwrap().clone()
     }
 
@@ -467,8 +543,11 @@ impl InboxDouble {
         serve(InboxServiceServer::new(self.clone())).await
     }
 
-    fn record<T>(&self, request: &Request<T>) {
-        self.seen.lock().unwrap().push(request.metadata().clone());
+    fn record<T>(&self, request: &Request<T>, what: InboxRequest) {
+        self.seen.lock().unwrap().push(InboxCall {
+            request: what,
+            metadata: request.metadata().clone(),
+        });
     }
 }
 
@@ -513,7 +592,10 @@ impl InboxService for InboxDouble {
         &self,
         request: Request<ListConversationsRequest>,
     ) -> Result<Response<ListConversationsResponse>, Status> {
-        self.record(&request);
+        self.record(
+            &request,
+            InboxRequest::ListConversations(request.get_ref().clone()),
+        );
         Ok(Response::new(ListConversationsResponse {
             conversations: vec![conversation("c1"), conversation("c2")],
             next_page_token: format!("after-{}", request.get_ref().page_size),
@@ -524,7 +606,7 @@ impl InboxService for InboxDouble {
         &self,
         request: Request<GetConversationRequest>,
     ) -> Result<Response<GetConversationResponse>, Status> {
-        self.record(&request);
+        self.record(&request, InboxRequest::GetConversation(request.get_ref().clone()));
         match request.get_ref().conversation_id.as_str() {
             "c1" => Ok(Response::new(GetConversationResponse {
                 conversation: Some(conversation("c1")),
@@ -538,6 +620,91 @@ impl InboxService for InboxDouble {
             })),
             "hang" => std::future::pending().await,
             _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<SendMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        self.record(&request, InboxRequest::SendMessage(request.get_ref().clone()));
+        let message = request.into_inner();
+        let stored = |id: &str, status: DeliveryStatus| Message {
+            id: id.into(),
+            conversation_id: message.conversation_id.clone(),
+            direction: MessageDirection::Outbound as i32,
+            text: message.text.clone(),
+            status: status as i32,
+            author: message.author.clone(),
+            ..Default::default()
+        };
+        match message.conversation_id.as_str() {
+            "c1" => Ok(Response::new(sent(stored(SENT_ID, DeliveryStatus::Sent)))),
+            "slow" => {
+                tokio::time::sleep(SLOW).await;
+                Ok(Response::new(sent(stored(SENT_ID, DeliveryStatus::Sent))))
+            }
+            "failing" => Ok(Response::new(sent(Message {
+                error_code: 551,
+                error_message: "This person isn't available right now.".into(),
+                failure_reason: FAILURE_REASON.into(),
+                retryable: true,
+                ..stored(FAILED_ID, DeliveryStatus::Failed)
+            }))),
+            "closed" => Ok(Response::new(refused())),
+            "archived" => Err(Status::failed_precondition(
+                "the conversation's channel is disconnected",
+            )),
+            "" => Err(Status::invalid_argument("conversation_id is required")),
+            "hang" => std::future::pending().await,
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    async fn check_send(&self, request: Request<CheckSendRequest>) -> Result<Response<SendCheck>, Status> {
+        self.record(&request, InboxRequest::CheckSend(request.get_ref().clone()));
+        let allowed = SendCheck {
+            allowed: true,
+            until: Some(prost_types::Timestamp {
+                seconds: 1_700_086_400,
+                nanos: 0,
+            }),
+            messaging_type: "RESPONSE".into(),
+            refusal: None,
+        };
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(allowed)),
+            "slow" => {
+                tokio::time::sleep(SLOW).await;
+                Ok(Response::new(allowed))
+            }
+            "closed" => Ok(Response::new(SendCheck {
+                allowed: false,
+                until: None,
+                messaging_type: String::new(),
+                refusal: Some(window_closed()),
+            })),
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    async fn retry_message(
+        &self,
+        request: Request<RetryMessageRequest>,
+    ) -> Result<Response<SendMessageResponse>, Status> {
+        self.record(&request, InboxRequest::RetryMessage(request.get_ref().clone()));
+        let retry = request.into_inner();
+        match retry.message_id.as_str() {
+            FAILED_ID => Ok(Response::new(sent(Message {
+                id: FAILED_ID.into(),
+                conversation_id: "failing".into(),
+                direction: MessageDirection::Outbound as i32,
+                status: DeliveryStatus::Sent as i32,
+                author: retry.author,
+                ..Default::default()
+            }))),
+            "closed" => Ok(Response::new(refused())),
+            _ => Err(Status::not_found("message not found")),
         }
     }
 }

@@ -11,6 +11,7 @@ mod channels;
 mod health;
 mod http;
 mod inbox_reads;
+mod inbox_sends;
 mod invitations;
 mod members;
 mod permission_matrix;

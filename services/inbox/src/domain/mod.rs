@@ -2,6 +2,7 @@
 
 pub mod delivery;
 pub mod edit;
+pub mod outgoing;
 pub mod page_token;
 pub mod reactions;
 pub mod workspace;

@@ -124,6 +124,16 @@ pub mod message {
         pub payload: String,
         pub created_at_ms: i64,
         pub updated_at_ms: i64,
+        /// `scifer.inbox.v1.AuthorKind` of a message sent through Scifer; 0 otherwise.
+        pub author_kind: i32,
+        pub author_id: String,
+        /// The client's key for a message sent through Scifer (unique per workspace).
+        pub idempotency_key: Option<String>,
+        /// The send gate's reason code for a failure, and whether retrying can help.
+        pub failure_reason: String,
+        pub retryable: bool,
+        /// Sends made for this message (1 + retries); 0 for messages not sent through Scifer.
+        pub attempt: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

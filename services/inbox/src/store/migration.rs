@@ -8,7 +8,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables), Box::new(ChannelDisconnect)]
+        vec![
+            Box::new(CreateTables),
+            Box::new(ChannelDisconnect),
+            Box::new(OutboundSends),
+        ]
     }
 }
 
@@ -423,6 +427,92 @@ impl MigrationTrait for ChannelDisconnect {
                     .to_owned(),
             )
             .await
+    }
+}
+
+struct OutboundSends;
+
+impl MigrationName for OutboundSends {
+    fn name(&self) -> &str {
+        "m20261130_000003_inbox_outbound_sends"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Outbound {
+    AuthorKind,
+    AuthorId,
+    IdempotencyKey,
+    FailureReason,
+    Retryable,
+    Attempt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboundSends {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Who wrote a message sent through Scifer, the client's idempotency key (unique per
+        // workspace; NULL for everything else, and NULLs never collide), and the send gate's
+        // reading of a failure.
+        for column in [
+            integer(Outbound::AuthorKind).default(0).to_owned(),
+            string(Outbound::AuthorId).default("").to_owned(),
+            string_null(Outbound::IdempotencyKey).to_owned(),
+            string(Outbound::FailureReason).default("").to_owned(),
+            boolean(Outbound::Retryable).default(false).to_owned(),
+            integer(Outbound::Attempt).default(0).to_owned(),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Messages::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_messages_idempotency")
+                    .table(Messages::Table)
+                    .col(Messages::WorkspaceId)
+                    .col(Outbound::IdempotencyKey)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ux_messages_idempotency")
+                    .table(Messages::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            Outbound::Attempt,
+            Outbound::Retryable,
+            Outbound::FailureReason,
+            Outbound::IdempotencyKey,
+            Outbound::AuthorId,
+            Outbound::AuthorKind,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Messages::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
 

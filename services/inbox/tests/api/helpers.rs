@@ -45,8 +45,30 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+/// A running inbox that sends through `vault` (a test double of token-vault's egress).
+pub async fn spawn_app_with_vault(vault: &crate::send::VaultDouble) -> TestApp {
+    let mut app = build_app_with(
+        30,
+        vec![
+            ("TOKEN_VAULT_URL".to_string(), vault.url()),
+            (
+                "TOKEN_VAULT_CREDENTIAL".to_string(),
+                crate::send::INBOX_CREDENTIAL.to_string(),
+            ),
+            ("TOKEN_VAULT_TIMEOUT_MS".to_string(), "1000".to_string()),
+        ],
+    )
+    .await;
+    app.start();
+    app
+}
+
 /// An inbox built (store migrated, streams and consumers created) but not yet consuming or serving.
 pub async fn build_app(ack_wait_secs: u64) -> TestApp {
+    build_app_with(ack_wait_secs, Vec::new()).await
+}
+
+pub async fn build_app_with(ack_wait_secs: u64, extra: Vec<(String, String)>) -> TestApp {
     scifer_plumbing::install_crypto_provider();
     let nats = NatsServer::start().await;
     let db = TestDb::new().await;
@@ -59,7 +81,9 @@ pub async fn build_app(ack_wait_secs: u64) -> TestApp {
         ("CONSUMER_ACK_WAIT_SECS", ack_wait_secs.to_string()),
         ("SHUTDOWN_GRACE_SECS", "5".to_string()),
     ]
-    .map(|(k, v)| (k.to_string(), v));
+    .map(|(k, v)| (k.to_string(), v))
+    .into_iter()
+    .chain(extra);
     let config: Config = scifer_plumbing::config::load_from(None, vars).unwrap();
     let app = Application::build(config).await.unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();

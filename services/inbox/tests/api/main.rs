@@ -10,4 +10,5 @@ mod disconnect;
 mod idempotency;
 mod inbox_events;
 mod pending;
+mod send;
 mod workspaces;

@@ -61,7 +61,10 @@ mod tests {
             Some("permission:200")
         );
         // Another app owns the thread (a guess of the simulator), a window error: conversation-level.
-        assert_eq!(reauth_reason(&meta(ErrorKind::Permission, 10, Some(2018300))), None);
+        assert_eq!(
+            reauth_reason(&meta(ErrorKind::Permission, 10, Some(2018300))),
+            None
+        );
         assert_eq!(reauth_reason(&meta(ErrorKind::Policy, 10, Some(2018278))), None);
         assert_eq!(reauth_reason(&meta(ErrorKind::Throttled, 32, None)), None);
     }

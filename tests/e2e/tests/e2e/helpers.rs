@@ -96,12 +96,17 @@ impl Stack {
             env
         };
 
+        let gateway_credential = format!("gateway-{}", uuid::Uuid::new_v4().simple());
+        let inbox_credential = format!("inbox-{}", uuid::Uuid::new_v4().simple());
+        let vault_port = free_port();
         let inbox_port = free_port();
         let inbox = ServiceProcess::start(
             "inbox",
             &common(vec![
                 ("GRPC_ADDR", format!("127.0.0.1:{inbox_port}")),
                 ("DATABASE_URL", inbox_db.url().to_string()),
+                ("TOKEN_VAULT_URL", format!("http://127.0.0.1:{vault_port}")),
+                ("TOKEN_VAULT_CREDENTIAL", inbox_credential.clone()),
             ]),
             &format!("http://127.0.0.1:{inbox_port}/readyz"),
         )
@@ -136,8 +141,6 @@ impl Stack {
             serving.serve(listener, std::future::pending()).await.ok();
         });
 
-        let gateway_credential = format!("gateway-{}", uuid::Uuid::new_v4().simple());
-        let vault_port = free_port();
         let vault = ServiceProcess::start(
             "token-vault",
             &common(vec![
@@ -146,7 +149,11 @@ impl Stack {
                 ("VAULT_KEKS", format!("1:{}", kek())),
                 (
                     "SERVICE_CREDENTIALS",
-                    format!("gateway:{}", fingerprint(&gateway_credential)),
+                    format!(
+                        "gateway:{},inbox:{}",
+                        fingerprint(&gateway_credential),
+                        fingerprint(&inbox_credential)
+                    ),
                 ),
                 ("META_GRAPH_URL", graph_url.clone()),
                 ("META_DIALOG_URL", graph_url),
@@ -175,6 +182,12 @@ impl Stack {
         .await;
 
         let gateway_url = format!("http://127.0.0.1:{gateway_port}");
+        // What Meta does after a send: echoes, receipts and statuses come back as webhooks.
+        sim.set_webhook_target(
+            format!("http://127.0.0.1:{ingest_port}/webhooks/meta"),
+            AppSecret::new(APP_SECRET),
+        )
+        .expect("simulator webhook target");
         let (token, workspace) = sign_up_with_workspace(&gateway_url).await;
 
         let client = scifer_events::connect(&nats.url()).await.unwrap();

@@ -8,4 +8,5 @@ mod browser;
 mod channels;
 mod helpers;
 mod pipeline;
+mod replies;
 mod resilience;
