@@ -218,6 +218,9 @@ async fn run() -> Result<(), DevError> {
             env: with(vec![
                 ("GRPC_ADDR", "127.0.0.1:9082".into()),
                 ("DATABASE_URL", db("inbox")),
+                // Replies go out through token-vault's Graph egress.
+                ("TOKEN_VAULT_URL", format!("http://{vault_addr}")),
+                ("TOKEN_VAULT_CREDENTIAL", secrets.credential("inbox")),
             ]),
         },
         Service {
@@ -277,6 +280,14 @@ async fn run() -> Result<(), DevError> {
         let login = demo::login(&gateway_addr).await?;
         let connected = match &meta.simulator {
             Some(simulator) => {
+                // Meta answers sends with echoes, receipts and statuses: they come back as webhooks.
+                simulator
+                    .sim
+                    .set_webhook_target(
+                        format!("http://{ingest_addr}/webhooks/meta"),
+                        AppSecret::new(meta.app_secret.clone()),
+                    )
+                    .map_err(|e| DevError::Setup(format!("the simulator cannot send webhooks: {e}")))?;
                 let token = simulator.sim.demo_system_user_token().ok_or_else(|| {
                     DevError::Setup("the Graph simulator's demo world has no system-user token".into())
                 })?;
