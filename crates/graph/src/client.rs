@@ -588,6 +588,83 @@ impl GraphClient {
 
 /// Read the body, refusing more than [`MAX_BODY_BYTES`]. The buffer is wiped on drop (it may
 /// hold tokens).
+/// A media file being downloaded with a channel's token (WhatsApp media URLs need it). Chunks
+/// are handed out as they arrive, so a large video is never held whole.
+pub struct MediaDownload {
+    response: reqwest::Response,
+    pub mime_type: Option<String>,
+    pub declared_len: Option<u64>,
+    max_bytes: u64,
+    read: u64,
+    token: Token,
+}
+
+impl std::fmt::Debug for MediaDownload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDownload")
+            .field("mime_type", &self.mime_type)
+            .field("declared_len", &self.declared_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaDownload {
+    /// The next chunk, `None` at the end; more than `max_bytes` in all is an error.
+    pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, GraphError> {
+        let chunk = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(e, &[self.token.expose()]))?;
+        if let Some(c) = &chunk {
+            self.read += c.len() as u64;
+            if self.read > self.max_bytes {
+                return Err(GraphError::Decode(format!(
+                    "media is larger than {} bytes",
+                    self.max_bytes
+                )));
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+impl GraphClient {
+    /// Starts downloading a media URL that Graph returned (WhatsApp `GET /{media-id}` → `url`),
+    /// with the channel's token as the bearer. The caller decides which hosts it trusts; no
+    /// redirect is followed, and nothing but the bearer is sent.
+    pub async fn download_media(&self, url: Url, token: &Token, max_bytes: u64) -> Result<MediaDownload, GraphError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(e, &[token.expose()]))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(GraphError::Transport(format!("media download answered HTTP {status}")));
+        }
+        let declared_len = response.content_length();
+        if declared_len.is_some_and(|n| n > max_bytes) {
+            return Err(GraphError::Decode(format!("media is larger than {max_bytes} bytes")));
+        }
+        let mime_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(MediaDownload {
+            response,
+            mime_type,
+            declared_len,
+            max_bytes,
+            read: 0,
+            token: Token::new(token.expose().to_string()),
+        })
+    }
+}
+
 async fn read_limited(
     mut response: reqwest::Response,
     secrets: &[&str],

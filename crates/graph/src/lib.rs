@@ -12,7 +12,7 @@ mod secret;
 mod types;
 mod usage;
 
-pub use client::{GraphClient, GraphRequest, GraphResponse, MAX_BODY_BYTES, MAX_PAGES};
+pub use client::{GraphClient, GraphRequest, GraphResponse, MAX_BODY_BYTES, MAX_PAGES, MediaDownload};
 pub use config::{DEFAULT_THROTTLE_THRESHOLD_PCT, DEFAULT_TIMEOUT, DEFAULT_VERSION, GraphConfig};
 pub use error::{ErrorKind, GraphError, MetaError, classify};
 pub use secret::{AppSecret, Token};

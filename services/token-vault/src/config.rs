@@ -60,6 +60,13 @@ pub struct Config {
     #[serde(default = "default_connect_ttl")]
     pub connect_session_ttl_secs: u64,
 
+    /// Hosts media URLs from Graph may point at (`MEDIA_URL_HOSTS`, comma-separated): the token
+    /// goes only there. Meta serves WhatsApp media from lookaside.fbsbx.com.
+    #[serde(default = "default_media_hosts")]
+    pub media_url_hosts: String,
+    /// Largest media file fetched (`MEDIA_MAX_BYTES`; WhatsApp documents go up to 100 MB).
+    #[serde(default = "default_media_max_bytes")]
+    pub media_max_bytes: u64,
     /// Period of the connection health check (`HEALTH_CHECK_INTERVAL_SECS`); 0 disables it.
     #[serde(default = "default_health_interval")]
     pub health_check_interval_secs: u64,
@@ -82,6 +89,14 @@ impl Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_string)
+            .collect()
+    }
+
+    pub fn media_hosts(&self) -> Vec<String> {
+        self.media_url_hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
             .collect()
     }
 
@@ -116,6 +131,12 @@ fn default_redirect_uris() -> String {
 }
 fn default_connect_ttl() -> u64 {
     900
+}
+fn default_media_hosts() -> String {
+    "lookaside.fbsbx.com".into()
+}
+fn default_media_max_bytes() -> u64 {
+    100 * 1024 * 1024
 }
 fn default_health_interval() -> u64 {
     3600

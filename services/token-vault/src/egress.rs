@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The audit actor for a call: whoever the caller acts for, or the caller itself.
-fn actor(on_behalf: Option<&OnBehalfOf>, caller: &str) -> Actor {
+pub(crate) fn actor(on_behalf: Option<&OnBehalfOf>, caller: &str) -> Actor {
     match on_behalf.and_then(|a| ActorKind::parse(&a.kind).map(|k| (k, a.id.clone()))) {
         Some((kind, id)) => Actor { kind, id },
         None => Actor {

@@ -8,10 +8,10 @@ use scifer_plumbing::service_identity::ServiceAuthenticator;
 use scifer_proto::tokenvault::v1::{
     self as pb, CheckChannelRequest, CompleteConnectRequest, CompleteConnectResponse, ConfirmConnectRequest,
     ConnectResponse, ConnectWhatsAppRequest, DisconnectChannelRequest, DisconnectChannelResponse,
-    EgressRequest, EgressResponse, GetInfoRequest, GetInfoResponse, GetRotationStatusRequest,
-    ListChannelsRequest, ListChannelsResponse, RotateDataKeyRequest, RotationStatus, StartConnectRequest,
-    StartConnectResponse, connect_whats_app_request::Credential,
-    token_vault_service_server::TokenVaultService,
+    EgressRequest, EgressResponse, FetchMediaRequest, GetInfoRequest, GetInfoResponse,
+    GetRotationStatusRequest, ListChannelsRequest, ListChannelsResponse, MediaChunk, RotateDataKeyRequest,
+    RotationStatus, StartConnectRequest, StartConnectResponse, connect_whats_app_request::Credential,
+    media_chunk, token_vault_service_server::TokenVaultService,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tonic::{Request, Response, Status};
@@ -96,8 +96,72 @@ fn required<'a>(value: &'a str, name: &str) -> Result<&'a str, VaultError> {
     }
 }
 
+/// The chunks of one media download, checked against Meta's SHA-256 at the end.
+type MediaStream = tokio_stream::wrappers::ReceiverStream<Result<MediaChunk, Status>>;
+
 #[tonic::async_trait]
 impl TokenVaultService for TokenVault {
+    type FetchMediaStream = MediaStream;
+
+    async fn fetch_media(
+        &self,
+        request: Request<FetchMediaRequest>,
+    ) -> Result<Response<Self::FetchMediaStream>, Status> {
+        let caller = self.caller(&request, RpcGroup::Egress)?;
+        let r = request.into_inner();
+        let ws = workspace(&r.workspace_id)?;
+        let (info, mut download) = self
+            .vault
+            .open_media(
+                &ws,
+                required(&r.channel_id, "channel_id")?,
+                required(&r.media_id, "media_id")?,
+                r.actor.as_ref(),
+                &caller,
+            )
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let expected = info.sha256.clone();
+        tokio::spawn(async move {
+            let chunk = |part| Ok(MediaChunk { part: Some(part) });
+            if tx.send(chunk(media_chunk::Part::Info(info))).await.is_err() {
+                return;
+            }
+            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+            loop {
+                match download.next_chunk().await {
+                    Ok(Some(bytes)) => {
+                        digest.update(&bytes);
+                        if tx
+                            .send(chunk(media_chunk::Part::Data(bytes.to_vec())))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(format!("media download failed: {e}"))))
+                            .await;
+                        return;
+                    }
+                }
+            }
+            let got = hex::encode(digest.finish());
+            if !expected.is_empty() && got != expected {
+                tracing::warn!("media bytes do not match the SHA-256 Meta reported");
+                let _ = tx
+                    .send(Err(Status::data_loss(
+                        "the media bytes do not match Meta's SHA-256",
+                    )))
+                    .await;
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
     async fn get_info(&self, request: Request<GetInfoRequest>) -> Result<Response<GetInfoResponse>, Status> {
         self.caller(&request, RpcGroup::Info)?;
         Ok(Response::new(GetInfoResponse {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod keys;
+pub mod media;
 pub mod outbox;
 pub mod rotation;
 pub mod startup;

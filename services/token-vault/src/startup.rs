@@ -84,6 +84,8 @@ impl Application {
             outbox_notify: Arc::new(Notify::new()),
             redirect_uris: config.redirect_uris(),
             connect_ttl: config.connect_ttl(),
+            media_hosts: config.media_hosts(),
+            media_max_bytes: config.media_max_bytes,
         });
         let service = TokenVault::new(vault.clone(), callers);
         let listener = serve::bind(&config.grpc_addr).await?;

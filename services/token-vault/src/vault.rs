@@ -33,6 +33,9 @@ pub struct Vault {
     pub(crate) outbox_notify: Arc<Notify>,
     pub(crate) redirect_uris: Vec<String>,
     pub(crate) connect_ttl: Duration,
+    /// Hosts a media URL may be on to receive a token (`MEDIA_URL_HOSTS`).
+    pub(crate) media_hosts: Vec<String>,
+    pub(crate) media_max_bytes: u64,
 }
 
 /// Token kinds as stored (and bound into the associated data).

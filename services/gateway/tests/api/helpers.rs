@@ -780,6 +780,17 @@ impl VaultDouble {
 
 #[tonic::async_trait]
 impl TokenVaultService for VaultDouble {
+    type FetchMediaStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<vault::MediaChunk, Status>> + Send + 'static>>;
+
+    async fn fetch_media(
+        &self,
+        request: Request<vault::FetchMediaRequest>,
+    ) -> Result<Response<Self::FetchMediaStream>, Status> {
+        self.accept(&request, VaultRequest::Other("FetchMedia"))?;
+        Err(Status::unimplemented("not in the double"))
+    }
+
     async fn get_info(
         &self,
         request: Request<vault::GetInfoRequest>,

@@ -79,6 +79,16 @@ impl VaultDouble {
 
 #[tonic::async_trait]
 impl TokenVaultService for VaultDouble {
+    type FetchMediaStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<vault::MediaChunk, Status>> + Send + 'static>>;
+
+    async fn fetch_media(
+        &self,
+        _: Request<vault::FetchMediaRequest>,
+    ) -> Result<Response<Self::FetchMediaStream>, Status> {
+        Err(Status::unimplemented("double"))
+    }
+
     async fn egress(&self, request: Request<EgressRequest>) -> Result<Response<EgressResponse>, Status> {
         let md = request.metadata();
         let service = md

@@ -148,6 +148,8 @@ impl TestVault {
             ("META_APP_ID", APP_ID.to_string()),
             ("META_APP_SECRET", APP_SECRET.to_string()),
             ("CONNECT_REDIRECT_URIS", REDIRECT_URI.to_string()),
+            // The simulator serves media from its own loopback address.
+            ("MEDIA_URL_HOSTS", "127.0.0.1".to_string()),
             ("HEALTH_CHECK_INTERVAL_SECS", "0".to_string()),
             ("ROTATION_INTERVAL_SECS", "1".to_string()),
             ("ROTATION_BATCH", "2".to_string()),

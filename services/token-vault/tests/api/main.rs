@@ -8,5 +8,6 @@ mod disconnect;
 mod egress;
 mod health;
 mod helpers;
+mod media;
 mod rotation;
 mod secrets;
