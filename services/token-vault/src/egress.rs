@@ -6,7 +6,7 @@ use scifer_audit::{Actor, ActorKind, Audit, Outcome, action};
 use scifer_graph::{ErrorKind, GraphError, GraphRequest};
 use scifer_ids::WorkspaceId;
 use scifer_proto::{
-    events::v1::{ChannelKind, ChannelState},
+    events::v1::ChannelState,
     tokenvault::v1::{EgressAction, GraphFailure, OnBehalfOf, egress_response, graph_failure::Kind},
 };
 
@@ -78,6 +78,26 @@ pub struct EgressCall<'a> {
 }
 
 impl Vault {
+    /// Makes a planned Graph call with a channel's token.
+    pub(crate) async fn graph_call(
+        &self,
+        planned: egress::Planned,
+        token: &scifer_graph::Token,
+    ) -> Result<scifer_graph::GraphResponse, GraphError> {
+        self.graph
+            .call(
+                GraphRequest {
+                    method: planned.method,
+                    path: &planned.path,
+                    query: planned.query.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                    body: planned.body,
+                    business_object: Some(&planned.business_object),
+                },
+                token,
+            )
+            .await
+    }
+
     pub async fn egress(&self, call: EgressCall<'_>) -> Result<egress_response::Outcome, VaultError> {
         let ch = self.channel(&self.db, call.workspace, call.channel_id).await?;
         match ChannelState::try_from(ch.state) {
@@ -91,30 +111,9 @@ impl Vault {
             serde_json::from_str(call.params_json)
                 .map_err(|e| VaultError::InvalidArgument(format!("params_json is not JSON: {e}")))?
         };
-        let kind = ChannelKind::try_from(ch.kind).unwrap_or(ChannelKind::Unspecified);
-        let planned = egress::plan(
-            call.action,
-            egress::Target {
-                kind,
-                account_id: &ch.account_id,
-                parent_account_id: &ch.parent_account_id,
-            },
-            params,
-        )?;
+        let planned = egress::plan(call.action, crate::vault::target(&ch), params)?;
         let token = self.token_of(&self.db, &ch).await?;
-        let result = self
-            .graph
-            .call(
-                GraphRequest {
-                    method: planned.method,
-                    path: &planned.path,
-                    query: planned.query.iter().map(|(k, v)| (*k, v.clone())).collect(),
-                    body: planned.body,
-                    business_object: Some(&planned.business_object),
-                },
-                &token,
-            )
-            .await;
+        let result = self.graph_call(planned, &token).await;
         drop(token);
 
         let (outcome, detail, answer) = match result {

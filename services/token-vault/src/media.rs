@@ -4,10 +4,10 @@
 //! to the hosts in `MEDIA_URL_HOSTS`, never across a redirect.
 
 use scifer_audit::{Audit, Outcome, action};
-use scifer_graph::{GraphError, GraphRequest, MediaDownload};
+use scifer_graph::{GraphError, MediaDownload};
 use scifer_ids::WorkspaceId;
 use scifer_proto::{
-    events::v1::{ChannelKind, ChannelState},
+    events::v1::ChannelState,
     tokenvault::v1::{EgressAction, MediaInfo, OnBehalfOf},
 };
 
@@ -47,30 +47,13 @@ impl Vault {
             Ok(ChannelState::NeedsReauth) => return Err(VaultError::NeedsReauth(ch.state_reason.clone())),
             _ => return Err(VaultError::ChannelNotFound),
         }
-        let kind = ChannelKind::try_from(ch.kind).unwrap_or(ChannelKind::Unspecified);
         let planned = egress::plan(
             EgressAction::GetMedia,
-            egress::Target {
-                kind,
-                account_id: &ch.account_id,
-                parent_account_id: &ch.parent_account_id,
-            },
+            crate::vault::target(&ch),
             serde_json::json!({ "media_id": media_id }),
         )?;
         let token = self.token_of(&self.db, &ch).await?;
-        let described = self
-            .graph
-            .call(
-                GraphRequest {
-                    method: planned.method,
-                    path: &planned.path,
-                    query: planned.query.iter().map(|(k, v)| (*k, v.clone())).collect(),
-                    body: None,
-                    business_object: Some(&planned.business_object),
-                },
-                &token,
-            )
-            .await;
+        let described = self.graph_call(planned, &token).await;
         let audit = |outcome, detail: String| {
             Audit::new(
                 workspace,

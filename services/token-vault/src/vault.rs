@@ -43,6 +43,15 @@ pub const PAGE_TOKEN: &str = "page";
 pub const SYSTEM_USER_TOKEN: &str = "system_user";
 pub const USER_TOKEN: &str = "user";
 
+/// The egress target a stored channel names.
+pub(crate) fn target(channel: &channel::Model) -> crate::domain::egress::Target<'_> {
+    crate::domain::egress::Target {
+        kind: ChannelKind::try_from(channel.kind).unwrap_or(ChannelKind::Unspecified),
+        account_id: &channel.account_id,
+        parent_account_id: &channel.parent_account_id,
+    }
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
