@@ -15,8 +15,7 @@ use scifer_meta_sim::{
 };
 use scifer_proto::{
     events::v1::{ChannelKind, ChannelState},
-    gateway::v1::{DisconnectChannelRequest, ListChannelsRequest, ListConversationsRequest},
-    inbox::v1 as inbox,
+    gateway::v1::{DisconnectChannelRequest, ListChannelsRequest},
 };
 use scifer_test_support::wait_until;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -84,21 +83,6 @@ async fn stream_messages_mentioning(stack: &Stack, needles: &[&str]) -> Vec<Stri
     found
 }
 
-async fn conversations(stack: &Stack) -> Vec<inbox::Conversation> {
-    stack
-        .grpc_web_client()
-        .list_conversations(ListConversationsRequest {
-            workspace_id: stack.workspace.clone(),
-            query: Some(inbox::ListConversationsRequest {
-                page_size: 50,
-                ..Default::default()
-            }),
-        })
-        .await
-        .map(|r| r.into_inner().conversations)
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_any_store() {
     let stack = Stack::start().await;
@@ -146,7 +130,7 @@ async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_a
             .unwrap();
         assert_eq!(outcome.status, 200, "{}", outcome.body);
     }
-    let all_three = wait_until(WAIT, || async { conversations(&stack).await.len() == 3 }).await;
+    let all_three = wait_until(WAIT, || async { stack.conversations().await.len() == 3 }).await;
     assert!(
         all_three.is_ok(),
         "conversations did not arrive\n{}",
@@ -234,7 +218,7 @@ async fn disconnecting_a_page_leaves_no_row_for_it_or_its_instagram_account_in_a
             .await
             .is_empty()
     );
-    let left = conversations(&stack).await;
+    let left = stack.conversations().await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].channel_kind, ChannelKind::Whatsapp as i32);
     let listed = stack

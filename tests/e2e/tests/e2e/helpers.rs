@@ -11,10 +11,12 @@ use scifer_plumbing::service_identity::fingerprint;
 use scifer_proto::{
     gateway::v1::{
         CompleteConnectRequest, ConfirmConnectRequest, ConnectWhatsAppRequest, CreateWorkspaceRequest,
-        SignUpRequest, StartConnectRequest, account_api_client::AccountApiClient,
-        channel_api_client::ChannelApiClient, connect_whats_app_request::Credential,
-        inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
+        GetConversationRequest, ListConversationsRequest, SignUpRequest, StartConnectRequest,
+        account_api_client::AccountApiClient, channel_api_client::ChannelApiClient,
+        connect_whats_app_request::Credential, inbox_api_client::InboxApiClient,
+        workspace_api_client::WorkspaceApiClient,
     },
+    inbox::v1 as inbox,
     tokenvault::v1::Channel,
 };
 use scifer_test_support::{
@@ -284,6 +286,39 @@ impl Stack {
     /// owner's session.
     pub fn grpc_web_client(&self) -> InboxApiClient<Authed> {
         InboxApiClient::with_origin(authed(Some(&self.token)), self.gateway_url.parse().unwrap())
+    }
+
+    /// The workspace's conversations as the owner lists them over gRPC-web (empty on an error:
+    /// callers poll).
+    pub async fn conversations(&self) -> Vec<inbox::Conversation> {
+        self.grpc_web_client()
+            .list_conversations(ListConversationsRequest {
+                workspace_id: self.workspace.clone(),
+                query: Some(inbox::ListConversationsRequest {
+                    page_size: 50,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .map(|r| r.into_inner().conversations)
+            .unwrap_or_default()
+    }
+
+    /// A conversation's messages, oldest first.
+    pub async fn messages(&self, conversation_id: &str) -> Vec<inbox::Message> {
+        self.grpc_web_client()
+            .get_conversation(GetConversationRequest {
+                workspace_id: self.workspace.clone(),
+                query: Some(inbox::GetConversationRequest {
+                    conversation_id: conversation_id.to_string(),
+                    page_size: 50,
+                    page_token: String::new(),
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .messages
     }
 
     pub fn sender(&self) -> WebhookSender {

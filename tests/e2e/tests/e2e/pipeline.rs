@@ -17,8 +17,8 @@ use scifer_meta_sim::{
 };
 use scifer_proto::{
     events::v1::{ChannelKind, inbox_event},
-    gateway::v1::{GetConversationRequest, ListConversationsRequest, WatchInboxRequest},
-    inbox::v1::{self as inbox, Conversation, DeliveryStatus, MessageDirection},
+    gateway::v1::WatchInboxRequest,
+    inbox::v1::{Conversation, DeliveryStatus, MessageDirection},
 };
 use scifer_test_support::wait_until;
 
@@ -26,38 +26,6 @@ use crate::helpers::Stack;
 
 const PAGE: &str = demo::DEMO_PAGE_ID;
 const IG: &str = demo::DEMO_IG_ACCOUNT_ID;
-
-async fn list(stack: &Stack) -> Vec<Conversation> {
-    let mut client = stack.grpc_web_client();
-    client
-        .list_conversations(ListConversationsRequest {
-            workspace_id: stack.workspace.clone(),
-            query: Some(inbox::ListConversationsRequest {
-                page_size: 50,
-                ..Default::default()
-            }),
-        })
-        .await
-        .map(|r| r.into_inner().conversations)
-        .unwrap_or_default()
-}
-
-async fn messages(stack: &Stack, conversation_id: &str) -> Vec<inbox::Message> {
-    let mut client = stack.grpc_web_client();
-    client
-        .get_conversation(GetConversationRequest {
-            workspace_id: stack.workspace.clone(),
-            query: Some(inbox::GetConversationRequest {
-                conversation_id: conversation_id.to_string(),
-                page_size: 50,
-                page_token: String::new(),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages
-}
 
 fn conversation_of(conversations: &[Conversation], kind: ChannelKind) -> Option<&Conversation> {
     conversations.iter().find(|c| c.channel_kind == kind as i32)
@@ -166,11 +134,11 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
 
     // Read back through gRPC-web once the delivery receipt has been applied too.
     let settled = wait_until(Duration::from_secs(20), || async {
-        let conversations = list(&stack).await;
+        let conversations = stack.conversations().await;
         let Some(messenger) = conversation_of(&conversations, ChannelKind::Messenger) else {
             return false;
         };
-        let messages = messages(&stack, &messenger.id).await;
+        let messages = stack.messages(&messenger.id).await;
         conversations.len() == 3
             && messages
                 .iter()
@@ -180,11 +148,11 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
     assert!(
         settled.is_ok(),
         "conversations: {:#?}\n{}",
-        list(&stack).await,
+        stack.conversations().await,
         stack.logs()
     );
 
-    let conversations = list(&stack).await;
+    let conversations = stack.conversations().await;
     assert_eq!(
         conversations.len(),
         3,
@@ -192,7 +160,7 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
     );
     let by_kind = |kind| conversation_of(&conversations, kind).unwrap();
 
-    let messenger_messages = messages(&stack, &by_kind(ChannelKind::Messenger).id).await;
+    let messenger_messages = stack.messages(&by_kind(ChannelKind::Messenger).id).await;
     assert_eq!(
         messenger_messages.len(),
         2,
@@ -214,7 +182,7 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
         "a read before delivered stays read"
     );
 
-    let ig_messages = messages(&stack, &by_kind(ChannelKind::Instagram).id).await;
+    let ig_messages = stack.messages(&by_kind(ChannelKind::Instagram).id).await;
     assert_eq!(
         ig_messages
             .iter()
@@ -227,7 +195,7 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
         wa.contact.as_ref().map(|c| c.display_name.as_str()),
         Some(jurgen.name)
     );
-    let wa_messages = messages(&stack, &wa.id).await;
+    let wa_messages = stack.messages(&wa.id).await;
     assert_eq!(wa_messages.len(), 1);
     assert_eq!(wa_messages[0].text, jurgen.lines[0]);
 

@@ -14,10 +14,7 @@ use scifer_meta_sim::{
 };
 use scifer_proto::{
     events::v1::{ChannelKind, ChannelState},
-    gateway::v1::{
-        CheckSendRequest, GetConversationRequest, ListChannelsRequest, ListConversationsRequest,
-        RetryMessageRequest, SendMessageRequest,
-    },
+    gateway::v1::{CheckSendRequest, ListChannelsRequest, RetryMessageRequest, SendMessageRequest},
     inbox::v1::{
         self as inbox, Conversation, DeliveryStatus, Message, SendMessageResponse, TemplateMessage,
         send_message_response,
@@ -40,20 +37,12 @@ async fn deliver(stack: &Stack, delivery: &Delivery) {
 async fn conversation(stack: &Stack, kind: ChannelKind) -> Conversation {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let list = stack
-            .grpc_web_client()
-            .list_conversations(ListConversationsRequest {
-                workspace_id: stack.workspace.clone(),
-                query: Some(inbox::ListConversationsRequest {
-                    page_size: 50,
-                    ..Default::default()
-                }),
-            })
+        if let Some(c) = stack
+            .conversations()
             .await
-            .unwrap()
-            .into_inner()
-            .conversations;
-        if let Some(c) = list.into_iter().find(|c| c.channel_kind == kind as i32) {
+            .into_iter()
+            .find(|c| c.channel_kind == kind as i32)
+        {
             return c;
         }
         assert!(
@@ -63,23 +52,6 @@ async fn conversation(stack: &Stack, kind: ChannelKind) -> Conversation {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn messages(stack: &Stack, conversation_id: &str) -> Vec<Message> {
-    stack
-        .grpc_web_client()
-        .get_conversation(GetConversationRequest {
-            workspace_id: stack.workspace.clone(),
-            query: Some(inbox::GetConversationRequest {
-                conversation_id: conversation_id.into(),
-                page_size: 50,
-                page_token: String::new(),
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages
 }
 
 /// Waits until message `id` satisfies `check`; returns the conversation's messages then.
@@ -92,7 +64,7 @@ async fn wait_message(
 ) -> Vec<Message> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let all = messages(stack, conversation_id).await;
+        let all = stack.messages(conversation_id).await;
         if all.iter().any(|m| m.id == id && check(m)) {
             return all;
         }
