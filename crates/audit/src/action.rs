@@ -36,6 +36,9 @@ pub const KEYS_ROTATED: &str = "keys.rotated";
 /// A service used a stored channel token (target: the channel; never the token).
 pub const TOKEN_USED: &str = "token.used";
 pub const MESSAGE_SENT: &str = "message.sent";
+/// An AI reply suggestion was asked for (target: the conversation; detail: model and confidence,
+/// never the text).
+pub const AI_SUGGESTED: &str = "ai.suggested";
 pub const POST_APPROVED: &str = "post.approved";
 pub const POST_PUBLISHED: &str = "post.published";
 pub const DATA_DELETION_REQUESTED: &str = "data.deletion_requested";
@@ -62,6 +65,7 @@ pub const ALL: &[&str] = &[
     KEYS_ROTATED,
     TOKEN_USED,
     MESSAGE_SENT,
+    AI_SUGGESTED,
     POST_APPROVED,
     POST_PUBLISHED,
     DATA_DELETION_REQUESTED,
@@ -97,7 +101,7 @@ mod tests {
             assert!(is_well_formed(action), "{action}");
             assert!(seen.insert(action), "{action} listed twice");
         }
-        assert_eq!(ALL.len(), 23);
+        assert_eq!(ALL.len(), 24);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the gateway itself records in the audit log: sign-ups, logins and failed logins, logouts,
-//! name, email and password changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes
-//! and messages members sent (in the workspace's chain) and the auth layer's refusals.
+//! name, email and password changes (account-level, in [`GLOBAL_WORKSPACE`]'s chain), member changes,
+//! messages members sent and AI suggestions they asked for (in the workspace's chain) and the
+//! auth layer's refusals.
 //!
 //! Recording is best effort: the action has already happened (or been refused) when its event is
 //! published, so a bus failure is logged at error level and the caller's answer stays the same.
@@ -12,6 +13,8 @@ use scifer_audit::{Actor, Audit, AuditEmitter, GLOBAL_WORKSPACE, Outcome};
 use scifer_ids::{InvalidWorkspaceId, WorkspaceId};
 
 pub use scifer_audit::action::ACCESS_DENIED;
+
+pub use scifer_audit::action::AI_SUGGESTED;
 
 /// The target kind of a failed login for an email without an account: the id is [`email_digest`].
 pub const EMAIL_SHA256: &str = "email_sha256";

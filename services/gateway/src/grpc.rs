@@ -8,22 +8,33 @@ use scifer_audit::{Actor as AuditActor, Audit, Outcome, action};
 use scifer_proto::{
     events::v1::InboxEvent,
     gateway::v1::{
-        CheckSendRequest, GetConversationRequest, ListConversationsRequest, RetryMessageRequest,
-        SendMessageRequest, WatchInboxRequest, inbox_api_server,
+        AddNoteRequest, CheckSendRequest, CreateCannedResponseRequest, DeleteCannedResponseRequest,
+        GetAssignmentSettingsRequest, GetContactRequest, GetConversationRequest, ListCannedResponsesRequest,
+        ListConversationsRequest, MarkReadRequest, MergeContactsRequest, RenderCannedResponseRequest,
+        RetryMessageRequest, SearchMessagesRequest, SendMessageRequest, SetAgentAvailabilityRequest,
+        SuggestReplyRequest, UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest,
+        UpdateContactRequest, UpdateConversationRequest, UpdateLabelsRequest, WatchInboxRequest,
+        inbox_api_server,
     },
     inbox::v1::{
-        self as inbox, DeliveryStatus, GetConversationResponse, ListConversationsResponse, SendCheck,
-        SendMessageResponse, send_message_response,
+        self as inbox, AgentAvailability, AssignmentSettings, CannedResponse, ContactProfile, Conversation,
+        DeleteCannedResponseResponse, DeliveryStatus, GetConversationResponse, ListCannedResponsesResponse,
+        ListConversationsResponse, MarkReadResponse, Message, RenderCannedResponseResponse,
+        SearchMessagesResponse, SendCheck, SendMessageResponse, SuggestReplyResponse, send_message_response,
     },
 };
+use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
 use std::sync::Arc;
 
 use crate::{
-    audit::Auditor,
+    audit::{ACCESS_DENIED, AI_SUGGESTED, Auditor},
     auth::{Actor, Authenticator},
+    domain::{Invalid, Role},
+    error::GatewayError,
     inbox::InboxClient,
+    store,
     watch::{Check, Watcher},
 };
 
@@ -33,15 +44,56 @@ pub struct InboxApi {
     /// Re-checks a watcher's session and membership while its stream is open.
     auth: Arc<Authenticator>,
     auditor: Auditor,
+    /// Memberships (who a conversation may be assigned to) and the caller's name.
+    db: DatabaseConnection,
 }
 
 impl InboxApi {
-    pub fn new(inbox: InboxClient, watcher: Watcher, auth: Arc<Authenticator>, auditor: Auditor) -> Self {
+    pub fn new(
+        inbox: InboxClient,
+        watcher: Watcher,
+        auth: Arc<Authenticator>,
+        auditor: Auditor,
+        db: DatabaseConnection,
+    ) -> Self {
         Self {
             inbox,
             watcher,
             auth,
             auditor,
+            db,
+        }
+    }
+
+    /// Refuses what the caller's role does not allow in this request (the permission table
+    /// allowed the call itself), recorded like the auth layer's refusals.
+    async fn deny(&self, actor: &Actor, rpc: &str, message: &'static str) -> Result<(), GatewayError> {
+        let membership = actor.membership()?;
+        let audit = Audit::new(
+            &membership.workspace,
+            AuditActor::user(&actor.user_id),
+            ACCESS_DENIED,
+            Outcome::Denied,
+        )
+        .target("rpc", format!("/scifer.gateway.v1.InboxApi/{rpc}"))
+        .detail(format!("role {}; {message}", membership.role.as_str()));
+        self.auditor.record(audit).await;
+        Err(GatewayError::PermissionDenied(message))
+    }
+
+    /// Whether `user_id` may be given conversations in the caller's workspace: a member with the
+    /// agent role or above. Anything else is the caller's mistake, said without telling members
+    /// from strangers.
+    async fn check_assignable(&self, actor: &Actor, user_id: &str) -> Result<(), GatewayError> {
+        let workspace = &actor.membership()?.workspace;
+        let membership = store::find_membership(&self.db, workspace.as_str(), user_id).await?;
+        let role = membership.and_then(|m| Role::from_stored(&m.role));
+        if role.is_some_and(|r| r >= Role::Agent) {
+            Ok(())
+        } else {
+            Err(GatewayError::Invalid(Invalid(
+                "the assignee must be a member of this workspace with the agent role or above",
+            )))
         }
     }
 
@@ -177,6 +229,279 @@ impl inbox_api_server::InboxApi for InboxApi {
         self.record_sent(&actor, &response).await?;
         Ok(Response::new(response))
     }
+
+    async fn update_conversation(
+        &self,
+        request: Request<UpdateConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let actor = Actor::of(&request)?;
+        let role = actor.membership()?.role;
+        let mut update = request.into_inner().update.unwrap_or_default();
+        let other = update
+            .assignee_id
+            .as_deref()
+            .filter(|a| !a.is_empty() && *a != actor.user_id)
+            .map(str::to_string);
+        if role >= Role::Admin {
+            update.assignee_guard = String::new();
+            if let Some(other) = &other {
+                self.check_assignable(&actor, other).await?;
+            }
+        } else {
+            if other.is_some() {
+                self.deny(
+                    &actor,
+                    "UpdateConversation",
+                    "assigning another member is for admins",
+                )
+                .await?;
+            }
+            if update.team_id.is_some() {
+                self.deny(&actor, "UpdateConversation", "assigning a team is for admins")
+                    .await?;
+            }
+            // Inbox lets them take an unassigned conversation or release their own, nothing more.
+            update.assignee_guard = actor.user_id.clone();
+        }
+        Ok(Response::new(
+            self.inbox.update_conversation(&actor, update).await?,
+        ))
+    }
+
+    async fn get_assignment_settings(
+        &self,
+        request: Request<GetAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        let actor = Actor::of(&request)?;
+        Ok(Response::new(self.inbox.get_assignment_settings(&actor).await?))
+    }
+
+    async fn update_assignment_settings(
+        &self,
+        request: Request<UpdateAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        let actor = Actor::of(&request)?;
+        let settings = request.into_inner().settings.unwrap_or_default();
+        Ok(Response::new(
+            self.inbox.update_assignment_settings(&actor, settings).await?,
+        ))
+    }
+
+    async fn set_agent_availability(
+        &self,
+        request: Request<SetAgentAvailabilityRequest>,
+    ) -> Result<Response<AgentAvailability>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let agent_id = if req.agent_id.is_empty() || req.agent_id == actor.user_id {
+            actor.user_id.clone()
+        } else {
+            if actor.membership()?.role < Role::Admin {
+                self.deny(
+                    &actor,
+                    "SetAgentAvailability",
+                    "setting another member's availability is for admins",
+                )
+                .await?;
+            }
+            self.check_assignable(&actor, &req.agent_id).await?;
+            req.agent_id
+        };
+        let availability = inbox::SetAgentAvailabilityRequest {
+            agent_id,
+            available: req.available,
+        };
+        Ok(Response::new(
+            self.inbox.set_agent_availability(&actor, availability).await?,
+        ))
+    }
+
+    async fn update_labels(
+        &self,
+        request: Request<UpdateLabelsRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let actor = Actor::of(&request)?;
+        let labels = request.into_inner().labels.unwrap_or_default();
+        Ok(Response::new(self.inbox.update_labels(&actor, labels).await?))
+    }
+
+    async fn add_note(&self, request: Request<AddNoteRequest>) -> Result<Response<Message>, Status> {
+        let actor = Actor::of(&request)?;
+        let note = request.into_inner().note.unwrap_or_default();
+        Ok(Response::new(self.inbox.add_note(&actor, note).await?))
+    }
+
+    async fn list_canned_responses(
+        &self,
+        request: Request<ListCannedResponsesRequest>,
+    ) -> Result<Response<ListCannedResponsesResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let query = inbox::ListCannedResponsesRequest {
+            query: request.into_inner().query,
+        };
+        Ok(Response::new(
+            self.inbox.list_canned_responses(&actor, query).await?,
+        ))
+    }
+
+    async fn create_canned_response(
+        &self,
+        request: Request<CreateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let canned = request.into_inner().canned_response.unwrap_or_default();
+        Ok(Response::new(
+            self.inbox.create_canned_response(&actor, canned).await?,
+        ))
+    }
+
+    async fn update_canned_response(
+        &self,
+        request: Request<UpdateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let canned = request.into_inner().canned_response.unwrap_or_default();
+        Ok(Response::new(
+            self.inbox.update_canned_response(&actor, canned).await?,
+        ))
+    }
+
+    async fn delete_canned_response(
+        &self,
+        request: Request<DeleteCannedResponseRequest>,
+    ) -> Result<Response<DeleteCannedResponseResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let canned = inbox::DeleteCannedResponseRequest {
+            id: request.into_inner().id,
+        };
+        Ok(Response::new(
+            self.inbox.delete_canned_response(&actor, canned).await?,
+        ))
+    }
+
+    /// Renders with the caller's display name as `{{agent.name}}`.
+    async fn render_canned_response(
+        &self,
+        request: Request<RenderCannedResponseRequest>,
+    ) -> Result<Response<RenderCannedResponseResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let agent_name = store::find_user(&self.db, &actor.user_id)
+            .await
+            .map_err(GatewayError::from)?
+            .map(|u| u.name)
+            .unwrap_or_default();
+        let render = inbox::RenderCannedResponseRequest {
+            canned_response_id: req.canned_response_id,
+            conversation_id: req.conversation_id,
+            agent_name,
+        };
+        Ok(Response::new(
+            self.inbox.render_canned_response(&actor, render).await?,
+        ))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<MarkReadRequest>,
+    ) -> Result<Response<MarkReadResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let mark = inbox::MarkReadRequest {
+            conversation_id: req.conversation_id,
+            up_to_message_id: req.up_to_message_id,
+        };
+        Ok(Response::new(self.inbox.mark_read(&actor, mark).await?))
+    }
+
+    async fn search_messages(
+        &self,
+        request: Request<SearchMessagesRequest>,
+    ) -> Result<Response<SearchMessagesResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let query = inbox::SearchMessagesRequest {
+            query: req.query,
+            limit: req.limit,
+        };
+        Ok(Response::new(self.inbox.search_messages(&actor, query).await?))
+    }
+
+    async fn get_contact(
+        &self,
+        request: Request<GetContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let actor = Actor::of(&request)?;
+        let get = inbox::GetContactRequest {
+            contact_id: request.into_inner().contact_id,
+        };
+        Ok(Response::new(self.inbox.get_contact(&actor, get).await?))
+    }
+
+    async fn update_contact(
+        &self,
+        request: Request<UpdateContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let actor = Actor::of(&request)?;
+        let update = request.into_inner().contact.unwrap_or_default();
+        Ok(Response::new(self.inbox.update_contact(&actor, update).await?))
+    }
+
+    async fn merge_contacts(
+        &self,
+        request: Request<MergeContactsRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let merge = inbox::MergeContactsRequest {
+            contact_id: req.contact_id,
+            other_contact_id: req.other_contact_id,
+        };
+        Ok(Response::new(self.inbox.merge_contacts(&actor, merge).await?))
+    }
+
+    async fn suggest_reply(
+        &self,
+        request: Request<SuggestReplyRequest>,
+    ) -> Result<Response<SuggestReplyResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let conversation_id = request.into_inner().conversation_id;
+        let suggest = inbox::SuggestReplyRequest {
+            conversation_id: conversation_id.clone(),
+        };
+        let answer = self.inbox.suggest_reply(&actor, suggest).await;
+        if let Some((outcome, detail)) = suggested(&answer) {
+            let workspace = &actor.membership()?.workspace;
+            let audit = Audit::new(workspace, AuditActor::user(&actor.user_id), AI_SUGGESTED, outcome)
+                .target("conversation", conversation_id)
+                .detail(detail);
+            self.auditor.record(audit).await;
+        }
+        Ok(Response::new(answer?))
+    }
+}
+
+/// What `ai.suggested` records of a suggestion: a success with the model and its reading, or a
+/// failure when inbox asked the provider and got nothing usable (UNAVAILABLE, INTERNAL) or did
+/// not answer in time. None when nothing reached a provider (none configured, an unknown
+/// conversation).
+fn suggested(answer: &Result<SuggestReplyResponse, GatewayError>) -> Option<(Outcome, String)> {
+    match answer {
+        Ok(s) => Some((
+            Outcome::Success,
+            format!(
+                "model {}; confidence {:.2}; wants_human {}",
+                s.model, s.confidence, s.wants_human
+            ),
+        )),
+        Err(GatewayError::InboxRejected(status)) => match status.code() {
+            tonic::Code::Unavailable => Some((Outcome::Failure, "provider unavailable".into())),
+            tonic::Code::Internal => Some((Outcome::Failure, "provider refused".into())),
+            _ => None,
+        },
+        Err(GatewayError::InboxTimeout(_)) => Some((Outcome::Failure, "no answer in time".into())),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +546,40 @@ mod tests {
             detail: "recipient_unavailable",
         };
         assert_eq!(sent(&response), Some(want));
+    }
+
+    #[test]
+    fn a_suggestion_is_recorded_when_a_provider_was_asked() {
+        let ok = Ok(SuggestReplyResponse {
+            text: "We open at 8.".into(),
+            confidence: 0.5,
+            wants_human: true,
+            model: "m".into(),
+            truncated: false,
+        });
+        assert_eq!(
+            suggested(&ok),
+            Some((
+                Outcome::Success,
+                "model m; confidence 0.50; wants_human true".into()
+            ))
+        );
+        let failed = |status| suggested(&Err(GatewayError::InboxRejected(status))).map(|(o, _)| o);
+        assert_eq!(failed(Status::unavailable("x")), Some(Outcome::Failure));
+        assert_eq!(failed(Status::internal("x")), Some(Outcome::Failure));
+        assert_eq!(
+            suggested(&Err(GatewayError::InboxTimeout(std::time::Duration::from_secs(
+                1
+            ))))
+            .map(|(o, _)| o),
+            Some(Outcome::Failure)
+        );
+        for nothing_asked in [
+            Status::failed_precondition("AI suggestions are not configured"),
+            Status::not_found("conversation not found"),
+        ] {
+            assert_eq!(failed(nothing_asked), None);
+        }
     }
 
     #[test]

@@ -6,9 +6,16 @@
 use std::{future::Future, time::Duration};
 
 use scifer_proto::inbox::v1::{
-    Author, AuthorKind, CheckSendRequest, GetConversationRequest, GetConversationResponse,
-    ListConversationsRequest, ListConversationsResponse, RetryMessageRequest, SendCheck, SendMessageRequest,
-    SendMessageResponse, inbox_service_client::InboxServiceClient,
+    AddNoteRequest, AgentAvailability, AssignmentSettings, Author, AuthorKind, CannedResponse,
+    CheckSendRequest, ContactProfile, Conversation, CreateCannedResponseRequest, DeleteCannedResponseRequest,
+    DeleteCannedResponseResponse, GetAssignmentSettingsRequest, GetContactRequest, GetConversationRequest,
+    GetConversationResponse, ListCannedResponsesRequest, ListCannedResponsesResponse,
+    ListConversationsRequest, ListConversationsResponse, MarkReadRequest, MarkReadResponse,
+    MergeContactsRequest, Message, RenderCannedResponseRequest, RenderCannedResponseResponse,
+    RetryMessageRequest, SearchMessagesRequest, SearchMessagesResponse, SendCheck, SendMessageRequest,
+    SendMessageResponse, SetAgentAvailabilityRequest, SuggestReplyRequest, SuggestReplyResponse,
+    UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest, UpdateContactRequest,
+    UpdateConversationRequest, UpdateLabelsRequest, inbox_service_client::InboxServiceClient,
 };
 use tonic::{
     Request, Status,
@@ -120,6 +127,175 @@ impl InboxClient {
         let mut client = self.client.clone();
         let request = request(actor, retry, self.send_timeout)?;
         call(self.send_timeout, client.retry_message(request)).await
+    }
+}
+
+/// The team workflow. What a caller may do is decided before these calls (the permission table
+/// and [`crate::grpc`]'s checks); these only forward.
+impl InboxClient {
+    pub async fn update_conversation(
+        &self,
+        actor: &Actor,
+        update: UpdateConversationRequest,
+    ) -> Result<Conversation, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, update, self.timeout)?;
+        call(self.timeout, client.update_conversation(request)).await
+    }
+
+    pub async fn get_assignment_settings(&self, actor: &Actor) -> Result<AssignmentSettings, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, GetAssignmentSettingsRequest {}, self.timeout)?;
+        call(self.timeout, client.get_assignment_settings(request)).await
+    }
+
+    pub async fn update_assignment_settings(
+        &self,
+        actor: &Actor,
+        settings: UpdateAssignmentSettingsRequest,
+    ) -> Result<AssignmentSettings, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, settings, self.timeout)?;
+        call(self.timeout, client.update_assignment_settings(request)).await
+    }
+
+    pub async fn set_agent_availability(
+        &self,
+        actor: &Actor,
+        availability: SetAgentAvailabilityRequest,
+    ) -> Result<AgentAvailability, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, availability, self.timeout)?;
+        call(self.timeout, client.set_agent_availability(request)).await
+    }
+
+    pub async fn update_labels(
+        &self,
+        actor: &Actor,
+        labels: UpdateLabelsRequest,
+    ) -> Result<Conversation, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, labels, self.timeout)?;
+        call(self.timeout, client.update_labels(request)).await
+    }
+
+    /// Inbox takes the note's author from the actor metadata.
+    pub async fn add_note(&self, actor: &Actor, note: AddNoteRequest) -> Result<Message, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, note, self.timeout)?;
+        call(self.timeout, client.add_note(request)).await
+    }
+
+    pub async fn list_canned_responses(
+        &self,
+        actor: &Actor,
+        query: ListCannedResponsesRequest,
+    ) -> Result<ListCannedResponsesResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.list_canned_responses(request)).await
+    }
+
+    pub async fn create_canned_response(
+        &self,
+        actor: &Actor,
+        canned: CreateCannedResponseRequest,
+    ) -> Result<CannedResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, canned, self.timeout)?;
+        call(self.timeout, client.create_canned_response(request)).await
+    }
+
+    pub async fn update_canned_response(
+        &self,
+        actor: &Actor,
+        canned: UpdateCannedResponseRequest,
+    ) -> Result<CannedResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, canned, self.timeout)?;
+        call(self.timeout, client.update_canned_response(request)).await
+    }
+
+    pub async fn delete_canned_response(
+        &self,
+        actor: &Actor,
+        canned: DeleteCannedResponseRequest,
+    ) -> Result<DeleteCannedResponseResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, canned, self.timeout)?;
+        call(self.timeout, client.delete_canned_response(request)).await
+    }
+
+    pub async fn render_canned_response(
+        &self,
+        actor: &Actor,
+        render: RenderCannedResponseRequest,
+    ) -> Result<RenderCannedResponseResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, render, self.timeout)?;
+        call(self.timeout, client.render_canned_response(request)).await
+    }
+
+    /// Moves the marker of the user in the actor metadata.
+    pub async fn mark_read(
+        &self,
+        actor: &Actor,
+        mark: MarkReadRequest,
+    ) -> Result<MarkReadResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, mark, self.timeout)?;
+        call(self.timeout, client.mark_read(request)).await
+    }
+
+    pub async fn search_messages(
+        &self,
+        actor: &Actor,
+        query: SearchMessagesRequest,
+    ) -> Result<SearchMessagesResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.search_messages(request)).await
+    }
+
+    /// Bounded by the send timeout: the AI provider takes seconds.
+    pub async fn suggest_reply(
+        &self,
+        actor: &Actor,
+        suggest: SuggestReplyRequest,
+    ) -> Result<SuggestReplyResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, suggest, self.send_timeout)?;
+        call(self.send_timeout, client.suggest_reply(request)).await
+    }
+
+    pub async fn get_contact(
+        &self,
+        actor: &Actor,
+        get: GetContactRequest,
+    ) -> Result<ContactProfile, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, get, self.timeout)?;
+        call(self.timeout, client.get_contact(request)).await
+    }
+
+    pub async fn update_contact(
+        &self,
+        actor: &Actor,
+        update: UpdateContactRequest,
+    ) -> Result<ContactProfile, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, update, self.timeout)?;
+        call(self.timeout, client.update_contact(request)).await
+    }
+
+    pub async fn merge_contacts(
+        &self,
+        actor: &Actor,
+        merge: MergeContactsRequest,
+    ) -> Result<ContactProfile, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, merge, self.timeout)?;
+        call(self.timeout, client.merge_contacts(request)).await
     }
 }
 

@@ -19,6 +19,14 @@
 //! membership while it is open: a logout, expiry or removal ends the stream with UNAUTHENTICATED or
 //! NOT_FOUND at the next check.
 //!
+//! The team workflow is forwarded the same way, with what the table cannot see checked in the
+//! handler: agents change a conversation's status and take or release it (inbox enforces that with
+//! the `assignee_guard` the gateway sets to the caller), admins assign any member with the agent
+//! role or above, or a team, and set others' availability; labels, notes, read markers and contact
+//! edits are for agents, canned responses are read by everyone (rendered with the caller's name)
+//! and written by admins, search is a read. `SuggestReply` (agents) returns the AI provider's draft
+//! without sending it and records `ai.suggested` in the workspace's chain.
+//!
 //! `ChannelApi` (listing: any member; connecting and disconnecting: admins and owners) is forwarded
 //! to token-vault with the authenticated workspace and user in the request and the gateway's service
 //! identity (`x-scifer-service: gateway`, its credential as the bearer) in metadata. The durable
@@ -27,8 +35,8 @@
 //!
 //! Settings (environment, or `SCIFER_CONFIG_FILE`):
 //! - `LISTEN_ADDR` (127.0.0.1:8080), `INBOX_URL` (http://127.0.0.1:9082), `INBOX_TIMEOUT_MS` (5000),
-//!   `INBOX_SEND_TIMEOUT_MS` (20000: sends wait for Meta), `CORS_ALLOWED_ORIGINS` (comma-separated;
-//!   empty);
+//!   `INBOX_SEND_TIMEOUT_MS` (20000: sends wait for Meta, suggestions for the AI provider),
+//!   `CORS_ALLOWED_ORIGINS` (comma-separated; empty);
 //! - `DATABASE_URL` (`sqlite://gateway.sqlite`; `postgres://...` in production), a secret;
 //! - `SESSION_TTL_HOURS` (336, i.e. 14 days): sessions end this long after login, used or not;
 //! - `LOGIN_MAX_FAILURES_PER_ACCOUNT` (5) and `LOGIN_MAX_FAILURES_PER_ADDRESS` (20): failed logins

@@ -91,6 +91,85 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/RetryMessage",
         Access::Workspace(Role::Agent),
     ),
+    // The team workflow. Agents change a conversation's status and take or release it; assigning
+    // another member or a team, and setting another member's availability, is for admins (checked
+    // in the handler, which sees the request). Auto-assignment settings are read by everyone and
+    // changed by admins.
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateConversation",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/GetAssignmentSettings",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateAssignmentSettings",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/SetAgentAvailability",
+        Access::Workspace(Role::Agent),
+    ),
+    // Labels and internal notes are the agents' working tools.
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateLabels",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/AddNote",
+        Access::Workspace(Role::Agent),
+    ),
+    // Canned responses: every member reads and renders them (rendering reads what the
+    // conversation already shows); admins write them.
+    (
+        "/scifer.gateway.v1.InboxApi/ListCannedResponses",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/RenderCannedResponse",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/CreateCannedResponse",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateCannedResponse",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/DeleteCannedResponse",
+        Access::Workspace(Role::Admin),
+    ),
+    // Searching is reading; a read marker belongs to the team's working state, as agents keep it.
+    (
+        "/scifer.gateway.v1.InboxApi/SearchMessages",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/MarkRead",
+        Access::Workspace(Role::Agent),
+    ),
+    // Contact profiles: read by every member, kept up to date by agents (as in Chatwoot, where
+    // agents edit and merge contacts).
+    (
+        "/scifer.gateway.v1.InboxApi/GetContact",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateContact",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/MergeContacts",
+        Access::Workspace(Role::Agent),
+    ),
+    // A draft for someone who can send it; it also hands the conversation to a third party.
+    (
+        "/scifer.gateway.v1.InboxApi/SuggestReply",
+        Access::Workspace(Role::Agent),
+    ),
     // Every member sees which channels the workspace has; connecting and disconnecting them is for
     // admins and owners.
     (

@@ -211,6 +211,7 @@ impl Application {
             invitation_ttl: config.invitation_ttl(),
         });
         let audit_api = AuditApi::new(db.clone());
+        let inbox_db = db.clone();
         let auth = Authenticator::new(db, clock, config.trust_forwarded_for, auditor.clone());
         let (routes, health) = grpc::base_routes();
         health.set_serving::<InboxApiServer<InboxApi>>().await;
@@ -227,6 +228,7 @@ impl Application {
                 watcher,
                 auth.clone(),
                 auditor,
+                inbox_db,
             )))))
             .add_service(grpc_web(
                 auth.wrap(AccountApiServer::new(AccountApi::new(identity.clone()))),

@@ -12,10 +12,11 @@
 //!
 //! A `ChannelEvent` that disconnects a channel (a higher version in state DISCONNECTED) deletes,
 //! in the transaction that records it, everything the inbox holds for that channel: its messages
-//! (with their attachments, reactions and statuses, which are columns of the message row), its
-//! conversations, its contacts (a contact belongs to one channel), its deferred updates and
-//! applied-event rows, and the pending events of its account. Each is one `DELETE ... WHERE`
-//! statement, never a read of the rows. The channel row stays as a tombstone (display name
+//! (with their attachments, reactions and statuses, which are columns of the message row) and the
+//! team's internal notes (messages too), its conversations with their labels and read markers,
+//! its contacts (a contact belongs to one channel), its deferred updates and applied-event rows,
+//! and the pending events of its account. Each is one `DELETE ... WHERE` statement, never a read
+//! of the rows. The channel row stays as a tombstone (display name
 //! cleared, version and disconnect time kept), so a late lower version cannot resurrect it.
 //!
 //! Afterwards an event of that account whose Meta time is at or before the disconnect belongs to
@@ -43,9 +44,12 @@ use sea_orm::{
 
 use crate::{
     convert,
-    domain::{self, DeliveryState, Reactions, WorkspaceId, reactions::BY_CUSTOMER},
+    domain::{self, DeliveryState, Reactions, WorkspaceId, assignment, reactions::BY_CUSTOMER},
     send::{OWN_METADATA_PREFIX, PLACEHOLDER_PREFIX, UNCONFIRMED},
-    store::entity::{applied_event, channel, contact, conversation, deferred_update, message, pending_event},
+    store::entity::{
+        agent, applied_event, assignment_settings, channel, contact, conversation, conversation_label,
+        deferred_update, message, pending_event, read_marker,
+    },
 };
 
 /// Values per `IN (...)` list and per multi-row statement, well under SQLite's (32,766) and
@@ -89,7 +93,9 @@ struct Account {
 /// Rows deleted for a disconnected channel, by table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Erased {
+    /// Customer messages, our replies and the team's internal notes.
     pub messages: u64,
+    pub labels: u64,
     pub conversations: u64,
     pub contacts: u64,
     pub deferred_updates: u64,
@@ -191,6 +197,19 @@ impl<M> Rows<M> {
 
 type Key = (String, String);
 
+/// A workspace's auto-assignment as one batch sees it: read on first use, moved forward in memory
+/// as the batch assigns, and its cursor written back with the batch.
+#[derive(Debug)]
+struct Assigner {
+    cap: i32,
+    cursor: String,
+    moved: bool,
+    /// The available agents, sorted by id.
+    agents: Vec<String>,
+    /// OPEN conversations per available agent, this batch's assignments included.
+    open: HashMap<String, i64>,
+}
+
 pub struct Applier<'a, C: ConnectionTrait> {
     db: &'a C,
     now_ms: i64,
@@ -224,6 +243,11 @@ pub struct Applier<'a, C: ConnectionTrait> {
     consumed_deferred: Vec<String>,
     /// Events of rows already written by [`Applier::flush`], with the channel of each row.
     owed: Vec<(String, Emission)>,
+    /// Auto-assignment by workspace id, read on first use; `None` when it is off.
+    assigners: HashMap<String, Option<Assigner>>,
+    /// The labels of the conversations this batch announces, read just before it announces them
+    /// (labels are written by RPCs only).
+    labels: HashMap<String, Vec<String>>,
 }
 
 /// The Meta timestamp of an event, which orders pending replays and deferred updates.
@@ -349,6 +373,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             new_deferred: HashMap::new(),
             consumed_deferred: Vec::new(),
             owed: Vec::new(),
+            assigners: HashMap::new(),
+            labels: HashMap::new(),
         }
     }
 
@@ -640,7 +666,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 .erase_channel(&event.channel_id, event.kind, &event.account_id)
                 .await?;
             tracing::info!(channel_id = %event.channel_id, version = event.version,
-                messages = erased.messages, conversations = erased.conversations,
+                messages = erased.messages, labels = erased.labels, conversations = erased.conversations,
                 contacts = erased.contacts, deferred_updates = erased.deferred_updates,
                 applied_events = erased.applied_events, pending_events = erased.pending_events,
                 "channel disconnected: its data was deleted");
@@ -666,6 +692,15 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         let db = self.db;
         let messages = message::Entity::delete_many()
             .filter(message::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?
+            .rows_affected;
+        read_marker::Entity::delete_many()
+            .filter(read_marker::Column::ChannelId.eq(channel_id))
+            .exec(db)
+            .await?;
+        let labels = conversation_label::Entity::delete_many()
+            .filter(conversation_label::Column::ChannelId.eq(channel_id))
             .exec(db)
             .await?
             .rows_affected;
@@ -699,6 +734,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             .rows_affected;
         Ok(Erased {
             messages,
+            labels,
             conversations,
             contacts,
             deferred_updates,
@@ -1126,7 +1162,9 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
         };
         if let Some(i) = existing {
-            if !name.is_empty() && self.contacts.get(i).display_name != name {
+            let c = self.contacts.get(i);
+            // A name the team set wins over Meta's profile name.
+            if !name.is_empty() && !c.name_locked && c.display_name != name {
                 let mut renamed = self.contacts.get(i).clone();
                 renamed.display_name = name.to_string();
                 self.contacts.replace(i, renamed);
@@ -1142,6 +1180,9 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             delivered_watermark_ms: 0,
             read_watermark_ms: 0,
             created_at_ms: self.now_ms,
+            person_id: String::new(),
+            custom_attributes_json: "{}".into(),
+            name_locked: false,
         };
         let id = created.id.clone();
         // A new contact has no messages in the store to move forward, nor an open conversation.
@@ -1189,11 +1230,117 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             message_count: 0,
             created_at_ms: self.now_ms,
             updated_at_ms: self.now_ms,
+            assignee_id: String::new(),
+            team_id: String::new(),
+            snoozed_until_ms: 0,
         };
         let id = created.id.clone();
         let (i, _) = self.conversations.add(&id, created, RowState::New);
         self.open_conversations.insert(contact_id, Some(i));
+        self.auto_assign(i).await?;
         Ok(i)
+    }
+
+    /// A customer's message reopens a RESOLVED or SNOOZED conversation: OPEN again, the snooze
+    /// cleared, its assignee kept (or, when it has none, auto-assigned as a new one would be).
+    async fn reopen(&mut self, conv: usize) -> Result<(), DbErr> {
+        let c = self.conversations.get(conv);
+        if !assignment::reopened_by_customer(c.status) {
+            return Ok(());
+        }
+        let mut next = c.clone();
+        next.status = ConversationStatus::Open as i32;
+        next.snoozed_until_ms = 0;
+        next.updated_at_ms = self.now_ms;
+        let (ws, assignee) = (next.workspace_id.clone(), next.assignee_id.clone());
+        self.conversations.replace(conv, next);
+        if assignee.is_empty() {
+            return self.auto_assign(conv).await;
+        }
+        // One more OPEN conversation for its agent, should this batch assign more.
+        if let Some(Some(a)) = self.assigners.get_mut(&ws)
+            && let Some(n) = a.open.get_mut(&assignee)
+        {
+            *n += 1;
+        }
+        Ok(())
+    }
+
+    /// Gives an OPEN, unassigned conversation to the next available agent under the cap, when the
+    /// workspace has auto-assignment on.
+    async fn auto_assign(&mut self, conv: usize) -> Result<(), DbErr> {
+        let c = self.conversations.get(conv);
+        if !c.assignee_id.is_empty() || c.status != ConversationStatus::Open as i32 {
+            return Ok(());
+        }
+        let ws = c.workspace_id.clone();
+        if !self.assigners.contains_key(&ws) {
+            let assigner = self.read_assigner(&ws).await?;
+            self.assigners.insert(ws.clone(), assigner);
+        }
+        let Some(Some(a)) = self.assigners.get_mut(&ws) else {
+            return Ok(());
+        };
+        let picked = assignment::next_agent(
+            &a.agents,
+            &a.cursor,
+            |agent| a.open.get(agent).copied().unwrap_or(0),
+            a.cap,
+        )
+        .map(str::to_string);
+        let Some(agent) = picked else {
+            tracing::info!(workspace_id = %ws, agents = a.agents.len(),
+                "no available agent under the cap; the conversation stays unassigned");
+            return Ok(());
+        };
+        *a.open.entry(agent.clone()).or_default() += 1;
+        a.cursor = agent.clone();
+        a.moved = true;
+        let mut next = self.conversations.get(conv).clone();
+        next.assignee_id = agent;
+        self.conversations.replace(conv, next);
+        Ok(())
+    }
+
+    async fn read_assigner(&self, ws: &str) -> Result<Option<Assigner>, DbErr> {
+        let Some(settings) = assignment_settings::Entity::find_by_id(ws.to_string())
+            .one(self.db)
+            .await?
+            .filter(|s| s.auto_assign)
+        else {
+            return Ok(None);
+        };
+        let agents: Vec<String> = agent::Entity::find()
+            .select_only()
+            .column(agent::Column::AgentId)
+            .filter(agent::Column::WorkspaceId.eq(ws))
+            .filter(agent::Column::Available.eq(true))
+            .order_by_asc(agent::Column::AgentId)
+            .into_tuple()
+            .all(self.db)
+            .await?;
+        let open: Vec<(String, i64)> = if agents.is_empty() {
+            Vec::new()
+        } else {
+            conversation::Entity::find()
+                .select_only()
+                .column(conversation::Column::AssigneeId)
+                .column_as(conversation::Column::Id.count(), "open")
+                .filter(conversation::Column::WorkspaceId.eq(ws))
+                .filter(conversation::Column::Status.eq(ConversationStatus::Open as i32))
+                .filter(conversation::Column::AssigneeId.is_in(agents.iter().cloned()))
+                .group_by(conversation::Column::AssigneeId)
+                .into_tuple()
+                .all(self.db)
+                .await?
+        };
+        Ok(Some(Assigner {
+            cap: settings.max_open_per_agent,
+            cursor: settings.cursor_agent_id,
+            moved: false,
+            agents,
+            open: open.into_iter().collect(),
+        }))
     }
 
     async fn store_message(
@@ -1218,6 +1365,9 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             return Ok(Disposition::Ignored);
         };
         let conv = self.open_conversation(ch, contact).await?;
+        if new.direction == MessageDirection::Inbound {
+            self.reopen(conv).await?;
+        }
         let (contact_id, delivered_watermark_ms, read_watermark_ms) = {
             let c = self.contacts.get(contact);
             (c.id.clone(), c.delivered_watermark_ms, c.read_watermark_ms)
@@ -1512,15 +1662,24 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
     ///
     /// A new row that loses its unique key to a concurrent writer (another replica on PostgreSQL)
     /// fails the batch, which is then redelivered and finds that writer's row.
-    pub async fn finish(self) -> Result<Vec<Emission>, DbErr> {
+    pub async fn finish(mut self) -> Result<Vec<Emission>, DbErr> {
         self.write().await?;
+        self.read_labels().await?;
         Ok(self.emissions().into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// The labels of the conversations to announce (one query; none for a batch that changed no
+    /// conversation).
+    async fn read_labels(&mut self) -> Result<(), DbErr> {
+        self.labels = crate::store::labels_of(self.db, &self.effects.conversations.order).await?;
+        Ok(())
     }
 
     /// Writes what is held so far and starts over with empty caches, keeping the events owed for
     /// what was written (each with its channel, so a disconnect later in the batch can drop them).
     async fn flush(&mut self) -> Result<(), DbErr> {
         self.write().await?;
+        self.read_labels().await?;
         let mut done = std::mem::replace(self, Applier::new(self.db));
         self.applied_prefetched = std::mem::take(&mut done.applied_prefetched);
         self.applied_fresh = std::mem::take(&mut done.applied_fresh);
@@ -1564,11 +1723,17 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             db,
             self.conversations.in_state(RowState::Changed),
             OnConflict::column(conversation::Column::Id)
+                // Status and assignee too (a reopen, an auto-assignment): RPCs that write them
+                // hold the engine's write lock, so what this batch read is still current.
                 .update_columns([
                     conversation::Column::MessageCount,
                     conversation::Column::LastActivityAtMs,
                     conversation::Column::LastMessagePreview,
                     conversation::Column::UpdatedAtMs,
+                    conversation::Column::Status,
+                    conversation::Column::OpenKey,
+                    conversation::Column::SnoozedUntilMs,
+                    conversation::Column::AssigneeId,
                 ])
                 .to_owned(),
         )
@@ -1626,6 +1791,18 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 .filter(deferred_update::Column::EventId.is_in(chunk.iter().cloned()))
                 .exec(db)
                 .await?;
+        }
+        for (ws, a) in &self.assigners {
+            if let Some(a) = a.as_ref().filter(|a| a.moved) {
+                assignment_settings::Entity::update_many()
+                    .col_expr(
+                        assignment_settings::Column::CursorAgentId,
+                        sea_orm::sea_query::Expr::value(a.cursor.clone()),
+                    )
+                    .filter(assignment_settings::Column::WorkspaceId.eq(ws.as_str()))
+                    .exec(db)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -1691,6 +1868,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 .copied()
                 .unwrap_or(ChannelKind::Unspecified as i32);
             let contact = self.contacts.index(&c.contact_id).map(|i| self.contacts.get(i));
+            let mut view = convert::conversation(c, contact, kind);
+            view.labels = self.labels.get(id).cloned().unwrap_or_default();
             emissions.push((
                 c.channel_id.clone(),
                 Emission {
@@ -1703,7 +1882,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                         workspace_id: c.workspace_id.clone(),
                         at: Some(convert::timestamp(now_ms())),
                         kind: Some(inbox_event::Kind::ConversationUpdated(ev::ConversationUpdated {
-                            conversation: Some(convert::conversation(c, contact, kind)),
+                            conversation: Some(view),
                         })),
                     },
                 },

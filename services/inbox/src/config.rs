@@ -49,6 +49,22 @@ pub struct Config {
     /// (`AD_REFERRAL_WINDOW_HOURS`; Meta says up to 7 days, UNCERTAIN).
     #[serde(default = "default_ad_window_hours")]
     pub ad_referral_window_hours: i64,
+    /// How often snoozed conversations whose time has come are reopened (`SNOOZE_CHECK_MS`): a
+    /// snooze ends at most this long after its time.
+    #[serde(default = "default_snooze_check_ms")]
+    pub snooze_check_ms: u64,
+    /// AI-suggested replies: an OpenAI-compatible API root (`AI_BASE_URL`, e.g.
+    /// `https://api.openai.com/v1`), its model (`AI_MODEL`) and key (`AI_API_KEY`, a secret;
+    /// optional for local servers). Unset base URL: SuggestReply answers FAILED_PRECONDITION.
+    #[serde(default)]
+    pub ai_base_url: Option<String>,
+    #[serde(default)]
+    pub ai_model: Option<String>,
+    #[serde(default)]
+    pub ai_api_key: Option<SecretString>,
+    /// Bound on one suggestion (`AI_TIMEOUT_MS`); under the gateway's `INBOX_SEND_TIMEOUT_MS`.
+    #[serde(default = "default_ai_timeout_ms")]
+    pub ai_timeout_ms: u64,
 }
 
 impl Config {
@@ -63,6 +79,23 @@ impl Config {
 
     pub fn token_vault_timeout(&self) -> Duration {
         Duration::from_millis(self.token_vault_timeout_ms.max(100))
+    }
+
+    /// The AI provider's settings; `Ok(None)` when none is configured.
+    pub fn ai(&self) -> Result<Option<scifer_ai::AiConfig>, scifer_ai::AiError> {
+        let config = scifer_ai::from_settings(
+            self.ai_base_url.as_deref(),
+            self.ai_model.as_deref(),
+            self.ai_api_key.clone(),
+        )?;
+        Ok(config.map(|mut c| {
+            c.timeout = Duration::from_millis(self.ai_timeout_ms.max(100));
+            c
+        }))
+    }
+
+    pub fn snooze_check(&self) -> Duration {
+        Duration::from_millis(self.snooze_check_ms.max(10))
     }
 
     pub fn ack_wait(&self) -> Duration {
@@ -104,6 +137,12 @@ fn default_true() -> bool {
 fn default_ad_window_hours() -> i64 {
     24 * 7
 }
+fn default_snooze_check_ms() -> u64 {
+    30_000
+}
+fn default_ai_timeout_ms() -> u64 {
+    15_000
+}
 
 #[cfg(test)]
 mod tests {
@@ -126,5 +165,36 @@ mod tests {
         .unwrap();
         assert_eq!(c.batch_options().max_messages, 10);
         assert_eq!(c.ack_wait(), Duration::from_secs(2));
+    }
+
+    fn with(vars: &[(&str, &str)]) -> Config {
+        scifer_plumbing::config::load_from(None, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .unwrap()
+    }
+
+    #[test]
+    fn ai_is_off_unless_configured_and_its_key_is_never_printed() {
+        assert!(with(&[]).ai().unwrap().is_none());
+        let c = with(&[
+            ("AI_BASE_URL", "https://llm.example.com/v1"),
+            ("AI_MODEL", "gpt-4o-mini"),
+            ("AI_API_KEY", "sk-very-secret"),
+            ("AI_TIMEOUT_MS", "5000"),
+        ]);
+        let ai = c.ai().unwrap().unwrap();
+        assert_eq!(ai.model, "gpt-4o-mini");
+        assert_eq!(ai.timeout, Duration::from_secs(5));
+        assert!(!format!("{c:?} {ai:?}").contains("sk-very-secret"));
+        // A base URL without a model is a mistake, not "disabled".
+        assert!(
+            with(&[("AI_BASE_URL", "https://llm.example.com/v1")])
+                .ai()
+                .is_err()
+        );
+        assert!(
+            with(&[("AI_BASE_URL", "ftp://x"), ("AI_MODEL", "m")])
+                .ai()
+                .is_err()
+        );
     }
 }

@@ -13,15 +13,26 @@ use scifer_events::{
     Batch, BatchOptions, Bus, Delivered, Outcome, Publisher, async_nats::jetstream::consumer::PullConsumer,
 };
 use scifer_plumbing::CancellationToken;
-use scifer_proto::events::v1::{ChannelEvent, MetaEvent};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use scifer_proto::{
+    events::v1::{ChannelEvent, MetaEvent},
+    inbox::v1::ConversationStatus,
+};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, sea_query::Expr,
+};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     apply::{self, Applier, Emission},
     domain::WorkspaceId,
+    store::entity::conversation,
+    views,
 };
+
+/// Snoozed conversations reopened per transaction.
+const WAKE_BATCH: u64 = 500;
 
 /// How long a batch that failed on the database waits before redelivery.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -34,6 +45,13 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
 /// What both consumers share: the store, the bus, and a lock that serialises their transactions
 /// (SQLite has a single writer anyway, and it closes the window in which a channel could connect
 /// while an event for it is being parked as pending in a concurrent transaction).
+///
+/// The same lock serialises every other write to rows the consumers write back whole from their
+/// batch's copy (conversations and contacts): an RPC that changes a conversation's status or
+/// assignee, or a contact's name, holds it for its short transaction ([`Engine::lock_writes`]).
+/// A batch reads its rows after taking the lock, inside its transaction, and keeps nothing
+/// between batches, so it always starts from what such a write committed and cannot overwrite it
+/// with an older copy. (inbox runs as one replica; see k8s/overlays/production.)
 pub struct Engine {
     db: DatabaseConnection,
     publisher: Publisher,
@@ -49,6 +67,97 @@ impl Engine {
             bus,
             write_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Holds off both consumers' batches (and other such writers) until the guard is dropped.
+    /// For writes to conversation and contact rows outside the consumers; keep it short.
+    pub async fn lock_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
+    }
+
+    /// Publishes events of changes made outside the consumers, after their commit.
+    pub async fn announce(&self, emissions: Vec<Emission>) {
+        self.emit(emissions, &HashMap::new()).await;
+    }
+
+    /// Reopens the conversations whose snooze is due at `now_ms` (up to [`WAKE_BATCH`] per call),
+    /// announces them, and returns how many.
+    pub async fn wake_snoozed(&self, now_ms: i64) -> Result<usize, DbErr> {
+        let woken = {
+            let _writer = self.write_lock.lock().await;
+            let txn = scifer_db::begin_write(&self.db).await?;
+            let due = conversation::Entity::find()
+                .filter(conversation::Column::Status.eq(ConversationStatus::Snoozed as i32))
+                .filter(conversation::Column::SnoozedUntilMs.lte(now_ms))
+                .order_by_asc(conversation::Column::SnoozedUntilMs)
+                .limit(WAKE_BATCH)
+                .all(&txn)
+                .await?;
+            if due.is_empty() {
+                return Ok(0);
+            }
+            let updated_at = chrono::Utc::now().timestamp_millis();
+            conversation::Entity::update_many()
+                .col_expr(
+                    conversation::Column::Status,
+                    Expr::value(ConversationStatus::Open as i32),
+                )
+                .col_expr(conversation::Column::SnoozedUntilMs, Expr::value(0i64))
+                .col_expr(conversation::Column::UpdatedAtMs, Expr::value(updated_at))
+                .filter(conversation::Column::Id.is_in(due.iter().map(|c| c.id.clone())))
+                .exec(&txn)
+                .await?;
+            txn.commit().await?;
+            due.into_iter()
+                .map(|c| conversation::Model {
+                    status: ConversationStatus::Open as i32,
+                    snoozed_until_ms: 0,
+                    updated_at_ms: updated_at,
+                    ..c
+                })
+                .collect::<Vec<_>>()
+        };
+        let count = woken.len();
+        let mut by_workspace: HashMap<String, Vec<conversation::Model>> = HashMap::new();
+        for c in woken {
+            by_workspace.entry(c.workspace_id.clone()).or_default().push(c);
+        }
+        let mut emissions = Vec::with_capacity(count);
+        for (ws, rows) in by_workspace {
+            let Ok(workspace) = WorkspaceId::parse(&ws) else {
+                continue;
+            };
+            for view in views::conversations(&self.db, &workspace, &rows).await? {
+                emissions.push(views::conversation_updated(&ws, view));
+            }
+        }
+        self.announce(emissions).await;
+        tracing::info!(count, "snoozed conversations reopened");
+        Ok(count)
+    }
+
+    /// Runs [`Engine::wake_snoozed`] every `every` until `shutdown`: a snooze ends within that
+    /// period of its time.
+    pub async fn run_snooze_wake(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            loop {
+                match self.wake_snoozed(chrono::Utc::now().timestamp_millis()).await {
+                    // A full batch may have left more due ones.
+                    Ok(n) if n as u64 == WAKE_BATCH => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reopening snoozed conversations failed; will try again");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Deletes the events parked for disconnected accounts longer than

@@ -98,6 +98,16 @@ pub fn message(m: &message::Model) -> pb::Message {
     }
 }
 
+pub fn contact(k: &contact::Model) -> pb::Contact {
+    pb::Contact {
+        id: k.id.clone(),
+        external_id: k.external_id.clone(),
+        display_name: k.display_name.clone(),
+        channel_id: k.channel_id.clone(),
+        person_id: k.person().to_string(),
+    }
+}
+
 pub fn conversation(
     c: &conversation::Model,
     contact: Option<&contact::Model>,
@@ -107,16 +117,19 @@ pub fn conversation(
         id: c.id.clone(),
         channel_id: c.channel_id.clone(),
         channel_kind,
-        contact: contact.map(|k| pb::Contact {
-            id: k.id.clone(),
-            external_id: k.external_id.clone(),
-            display_name: k.display_name.clone(),
-        }),
+        contact: contact.map(self::contact),
         status: c.status,
         last_activity_at: Some(timestamp(c.last_activity_at_ms)),
         last_message_preview: c.last_message_preview.clone(),
         message_count: c.message_count,
         created_at: Some(timestamp(c.created_at_ms)),
+        assignee_id: c.assignee_id.clone(),
+        team_id: c.team_id.clone(),
+        snoozed_until: (c.snoozed_until_ms > 0).then(|| timestamp(c.snoozed_until_ms)),
+        // Rows of their own: filled by `views` and the consumer's emissions.
+        labels: Vec::new(),
+        // Per caller: filled by `unread` for reads.
+        unread_count: 0,
     }
 }
 

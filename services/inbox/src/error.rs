@@ -17,11 +17,29 @@ pub enum InboxError {
     Invalid(String),
     #[error("message not found")]
     MessageNotFound,
+    #[error("canned response not found")]
+    CannedResponseNotFound,
+    #[error("contact not found")]
+    ContactNotFound,
+    #[error("{0}")]
+    AlreadyExists(&'static str),
+    /// The request is valid but the state does not allow it (a limit reached).
+    #[error("{0}")]
+    Precondition(&'static str),
     #[error("{0}")]
     NotRetryable(&'static str),
+    /// What the gateway's guard on the request does not allow this caller.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The call must come from a person (`x-scifer-actor: user:<id>`, set by the gateway).
+    #[error("missing or invalid x-scifer-actor metadata")]
+    MissingActor,
     /// No credential for token-vault is configured.
     #[error("sending is not set up on this server")]
     SendingNotConfigured,
+    /// No suggestion: the provider is not configured, unreachable, or refused.
+    #[error(transparent)]
+    Ai(scifer_ai::AiError),
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
 }

@@ -1,34 +1,66 @@
 //! `scifer.inbox.v1.InboxService`. The workspace comes only from the gateway's metadata, and this is
 //! the one place where [`InboxError`] becomes a `tonic::Status`.
 
-use std::collections::HashMap;
-
 use scifer_proto::inbox::v1::{
-    CheckSendRequest, ConversationStatus, GetConversationRequest, GetConversationResponse,
-    ListConversationsRequest, ListConversationsResponse, RetryMessageRequest, SendCheck, SendMessageRequest,
-    SendMessageResponse, inbox_service_server::InboxService,
+    AddNoteRequest, AgentAvailability, AssignmentSettings, CannedResponse, CheckSendRequest, ContactProfile,
+    Conversation, ConversationStatus, CreateCannedResponseRequest, DeleteCannedResponseRequest,
+    DeleteCannedResponseResponse, GetAssignmentSettingsRequest, GetContactRequest, GetConversationRequest,
+    GetConversationResponse, ListCannedResponsesRequest, ListCannedResponsesResponse,
+    ListConversationsRequest, ListConversationsResponse, MarkReadRequest, MarkReadResponse,
+    MergeContactsRequest, Message, RenderCannedResponseRequest, RenderCannedResponseResponse,
+    RetryMessageRequest, SearchMessagesRequest, SearchMessagesResponse, SendCheck, SendMessageRequest,
+    SendMessageResponse, SetAgentAvailabilityRequest, SuggestReplyRequest, SuggestReplyResponse,
+    UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest, UpdateContactRequest,
+    UpdateConversationRequest, UpdateLabelsRequest, inbox_service_server::InboxService,
 };
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    canned::Canned,
+    consumer::Engine,
+    contacts::Contacts,
     convert,
-    domain::{Cursor, PageSize, WorkspaceId},
+    domain::{AgentId, Cursor, PageSize, WorkspaceId, assignment::optional_id, label::Label},
     error::InboxError,
     send::Sender,
-    store::{self, ConversationFilter, entity::conversation},
+    store::{self, Assignee, ConversationFilter},
+    suggest::Suggester,
+    unread, views,
+    workflow::Workflow,
 };
 
 pub const WORKSPACE_METADATA: &str = "x-scifer-workspace-id";
+/// Who acts, as the gateway names them: `user:<id>` for a signed-in person.
+pub const ACTOR_METADATA: &str = "x-scifer-actor";
 
 pub struct Inbox {
     db: DatabaseConnection,
+    engine: std::sync::Arc<Engine>,
     sender: std::sync::Arc<Sender>,
+    workflow: Workflow,
+    canned: Canned,
+    contacts: Contacts,
+    suggester: Suggester,
 }
 
 impl Inbox {
-    pub fn new(db: DatabaseConnection, sender: std::sync::Arc<Sender>) -> Self {
-        Self { db, sender }
+    /// `ai`: the AI provider, None when none is configured.
+    pub fn new(
+        db: DatabaseConnection,
+        engine: std::sync::Arc<Engine>,
+        sender: std::sync::Arc<Sender>,
+        ai: Option<std::sync::Arc<scifer_ai::OpenAiCompatible>>,
+    ) -> Self {
+        Self {
+            suggester: Suggester::new(db.clone(), ai),
+            canned: Canned::new(db.clone()),
+            contacts: Contacts::new(db.clone(), engine.clone()),
+            workflow: Workflow::new(db.clone(), engine.clone()),
+            db,
+            engine,
+            sender,
+        }
     }
 }
 
@@ -40,12 +72,34 @@ impl From<InboxError> for Status {
             InboxError::InvalidPageToken | InboxError::InvalidStatus | InboxError::Invalid(_) => {
                 Status::invalid_argument(e.to_string())
             }
-            InboxError::MessageNotFound => Status::not_found(e.to_string()),
+            InboxError::MessageNotFound
+            | InboxError::CannedResponseNotFound
+            | InboxError::ContactNotFound => Status::not_found(e.to_string()),
+            InboxError::AlreadyExists(_) => Status::already_exists(e.to_string()),
+            InboxError::Precondition(_) => Status::failed_precondition(e.to_string()),
             InboxError::NotRetryable(_) => Status::failed_precondition(e.to_string()),
+            InboxError::Forbidden(_) => Status::permission_denied(e.to_string()),
+            InboxError::MissingActor => Status::unauthenticated(e.to_string()),
             InboxError::SendingNotConfigured => {
                 tracing::error!("a send was asked for, but TOKEN_VAULT_CREDENTIAL is unset");
                 Status::failed_precondition(e.to_string())
             }
+            InboxError::Ai(ref cause) => match cause {
+                scifer_ai::AiError::Disabled => {
+                    Status::failed_precondition("AI suggestions are not configured")
+                }
+                scifer_ai::AiError::Unavailable(_)
+                | scifer_ai::AiError::RateLimited { .. }
+                | scifer_ai::AiError::Malformed(_) => {
+                    tracing::warn!(error = %cause, "no reply suggestion");
+                    Status::unavailable("the AI provider is unavailable; try again later")
+                }
+                // Our settings, not the request: the operator's to fix.
+                scifer_ai::AiError::Rejected(_) | scifer_ai::AiError::Config(_) => {
+                    tracing::error!(error = %cause, "the AI provider refused a suggestion; check AI_MODEL and AI_API_KEY");
+                    Status::internal("the AI provider refused the request")
+                }
+            },
             InboxError::Internal(ref cause) => {
                 tracing::error!(error = %scifer_plumbing::error_chain(cause), "inbox request failed");
                 Status::internal("internal error")
@@ -63,36 +117,26 @@ fn workspace<T>(request: &Request<T>) -> Result<WorkspaceId, InboxError> {
     WorkspaceId::parse(raw).map_err(|_| InboxError::MissingWorkspace)
 }
 
-impl Inbox {
-    async fn conversations_with_details(
-        &self,
-        ws: &WorkspaceId,
-        rows: &[conversation::Model],
-    ) -> Result<Vec<scifer_proto::inbox::v1::Conversation>, InboxError> {
-        let contacts: HashMap<String, _> =
-            store::contacts_by_id(&self.db, ws, rows.iter().map(|c| c.contact_id.clone()).collect())
-                .await?
-                .into_iter()
-                .map(|c| (c.id.clone(), c))
-                .collect();
-        let kinds: HashMap<String, i32> =
-            store::channels_by_id(&self.db, ws, rows.iter().map(|c| c.channel_id.clone()).collect())
-                .await?
-                .into_iter()
-                .map(|c| (c.id, c.kind))
-                .collect();
-        Ok(rows
-            .iter()
-            .map(|c| {
-                let kind = kinds.get(&c.channel_id).copied().unwrap_or_default();
-                convert::conversation(c, contacts.get(&c.contact_id), kind)
-            })
-            .collect())
-    }
+/// The person calling, from the gateway's `x-scifer-actor` (`user:<id>`); None for other callers.
+fn viewer<T>(request: &Request<T>) -> Option<AgentId> {
+    request
+        .metadata()
+        .get(ACTOR_METADATA)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("user:"))
+        .and_then(|id| AgentId::parse(id).ok())
+}
 
+/// The person calling, for calls that only people make.
+fn person<T>(request: &Request<T>) -> Result<AgentId, InboxError> {
+    viewer(request).ok_or(InboxError::MissingActor)
+}
+
+impl Inbox {
     async fn list(
         &self,
         ws: WorkspaceId,
+        viewer: Option<AgentId>,
         req: ListConversationsRequest,
     ) -> Result<ListConversationsResponse, InboxError> {
         let size = PageSize::from_request(req.page_size).get();
@@ -102,9 +146,25 @@ impl Inbox {
             Ok(s) => Some(s as i32),
             Err(_) => return Err(InboxError::InvalidStatus),
         };
+        let invalid = |e: crate::domain::assignment::InvalidId| InboxError::Invalid(e.to_string());
+        let assignee = match optional_id(&req.assignee_id, "assignee_id").map_err(invalid)? {
+            Some(agent) => Some(Assignee::Agent(agent)),
+            None if req.unassigned => Some(Assignee::Nobody),
+            None => None,
+        };
         let filter = ConversationFilter {
             channel_id: Some(req.channel_id).filter(|c| !c.is_empty()),
             status,
+            assignee,
+            team_id: optional_id(&req.team_id, "team_id").map_err(invalid)?,
+            label: match req.label.trim() {
+                "" => None,
+                raw => Some(
+                    Label::parse(raw)
+                        .map_err(|e| InboxError::Invalid(e.to_string()))?
+                        .into_string(),
+                ),
+            },
         };
         // One extra row tells whether another page exists without a COUNT.
         let mut rows = store::list_conversations(&self.db, &ws, &filter, cursor.as_ref(), size + 1).await?;
@@ -122,7 +182,10 @@ impl Inbox {
         } else {
             String::new()
         };
-        let conversations = self.conversations_with_details(&ws, &rows).await?;
+        let mut conversations = views::conversations(&self.db, &ws, &rows).await?;
+        if let Some(agent) = &viewer {
+            unread::fill(&self.db, agent, &mut conversations).await?;
+        }
         Ok(ListConversationsResponse {
             conversations,
             next_page_token,
@@ -132,6 +195,7 @@ impl Inbox {
     async fn get(
         &self,
         ws: WorkspaceId,
+        viewer: Option<AgentId>,
         req: GetConversationRequest,
     ) -> Result<GetConversationResponse, InboxError> {
         let size = PageSize::from_request(req.page_size).get();
@@ -156,10 +220,11 @@ impl Inbox {
             String::new()
         };
         rows.reverse();
-        let conversation = self
-            .conversations_with_details(&ws, std::slice::from_ref(&conv))
-            .await?
-            .pop();
+        let mut conversation = views::conversation(&self.db, &ws, &conv).await?;
+        if let Some(agent) = &viewer {
+            unread::fill(&self.db, agent, std::slice::from_mut(&mut conversation)).await?;
+        }
+        let conversation = Some(conversation);
         Ok(GetConversationResponse {
             conversation,
             messages: rows.iter().map(convert::message).collect(),
@@ -175,7 +240,8 @@ impl InboxService for Inbox {
         request: Request<ListConversationsRequest>,
     ) -> Result<Response<ListConversationsResponse>, Status> {
         let ws = workspace(&request)?;
-        Ok(Response::new(self.list(ws, request.into_inner()).await?))
+        let viewer = viewer(&request);
+        Ok(Response::new(self.list(ws, viewer, request.into_inner()).await?))
     }
 
     async fn get_conversation(
@@ -183,7 +249,8 @@ impl InboxService for Inbox {
         request: Request<GetConversationRequest>,
     ) -> Result<Response<GetConversationResponse>, Status> {
         let ws = workspace(&request)?;
-        Ok(Response::new(self.get(ws, request.into_inner()).await?))
+        let viewer = viewer(&request);
+        Ok(Response::new(self.get(ws, viewer, request.into_inner()).await?))
     }
 
     async fn send_message(
@@ -205,5 +272,169 @@ impl InboxService for Inbox {
     ) -> Result<Response<SendMessageResponse>, Status> {
         let ws = workspace(&request)?;
         Ok(Response::new(self.sender.retry(&ws, request.into_inner()).await?))
+    }
+
+    async fn update_conversation(
+        &self,
+        request: Request<UpdateConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let ws = workspace(&request)?;
+        let updated = self
+            .workflow
+            .update_conversation(&ws, request.into_inner())
+            .await?;
+        Ok(Response::new(updated))
+    }
+
+    async fn get_assignment_settings(
+        &self,
+        request: Request<GetAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.workflow.settings(&ws).await?))
+    }
+
+    async fn update_assignment_settings(
+        &self,
+        request: Request<UpdateAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        let ws = workspace(&request)?;
+        let settings = self.workflow.update_settings(&ws, request.into_inner()).await?;
+        Ok(Response::new(settings))
+    }
+
+    async fn set_agent_availability(
+        &self,
+        request: Request<SetAgentAvailabilityRequest>,
+    ) -> Result<Response<AgentAvailability>, Status> {
+        let ws = workspace(&request)?;
+        let req = request.into_inner();
+        let agent = AgentId::parse(&req.agent_id).map_err(|e| InboxError::Invalid(e.to_string()))?;
+        let availability = self.workflow.set_availability(&ws, &agent, req.available).await?;
+        Ok(Response::new(availability))
+    }
+
+    async fn update_labels(
+        &self,
+        request: Request<UpdateLabelsRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.workflow.update_labels(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn add_note(&self, request: Request<AddNoteRequest>) -> Result<Response<Message>, Status> {
+        let ws = workspace(&request)?;
+        let author = person(&request)?;
+        Ok(Response::new(
+            self.workflow.add_note(&ws, &author, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_canned_responses(
+        &self,
+        request: Request<ListCannedResponsesRequest>,
+    ) -> Result<Response<ListCannedResponsesResponse>, Status> {
+        let ws = workspace(&request)?;
+        let canned_responses = self.canned.list(&ws, request.into_inner()).await?;
+        Ok(Response::new(ListCannedResponsesResponse { canned_responses }))
+    }
+
+    async fn create_canned_response(
+        &self,
+        request: Request<CreateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.canned.create(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn update_canned_response(
+        &self,
+        request: Request<UpdateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.canned.update(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_canned_response(
+        &self,
+        request: Request<DeleteCannedResponseRequest>,
+    ) -> Result<Response<DeleteCannedResponseResponse>, Status> {
+        let ws = workspace(&request)?;
+        self.canned.delete(&ws, &request.get_ref().id).await?;
+        Ok(Response::new(DeleteCannedResponseResponse {}))
+    }
+
+    async fn render_canned_response(
+        &self,
+        request: Request<RenderCannedResponseRequest>,
+    ) -> Result<Response<RenderCannedResponseResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.canned.render(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<MarkReadRequest>,
+    ) -> Result<Response<MarkReadResponse>, Status> {
+        let ws = workspace(&request)?;
+        let agent = person(&request)?;
+        let marked = unread::mark_read(&self.db, &self.engine, &ws, &agent, request.into_inner()).await?;
+        Ok(Response::new(marked))
+    }
+
+    async fn search_messages(
+        &self,
+        request: Request<SearchMessagesRequest>,
+    ) -> Result<Response<SearchMessagesResponse>, Status> {
+        let ws = workspace(&request)?;
+        let viewer = viewer(&request);
+        let found = crate::search::search(&self.db, &ws, viewer.as_ref(), request.into_inner()).await?;
+        Ok(Response::new(found))
+    }
+
+    async fn get_contact(
+        &self,
+        request: Request<GetContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.contacts.get(&ws, request.into_inner()).await?))
+    }
+
+    async fn update_contact(
+        &self,
+        request: Request<UpdateContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.contacts.update(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn merge_contacts(
+        &self,
+        request: Request<MergeContactsRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.contacts.merge(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn suggest_reply(
+        &self,
+        request: Request<SuggestReplyRequest>,
+    ) -> Result<Response<SuggestReplyResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.suggester.suggest(&ws, request.into_inner()).await?,
+        ))
     }
 }

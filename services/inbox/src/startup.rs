@@ -34,6 +34,8 @@ pub enum StartupError {
     Consumer { name: &'static str, reason: String },
     #[error("TOKEN_VAULT_URL: {0}")]
     VaultUrl(#[from] scifer_plumbing::service_identity::InvalidUrl),
+    #[error("AI_BASE_URL, AI_MODEL or AI_API_KEY: {0}")]
+    Ai(#[from] scifer_ai::AiError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +50,8 @@ pub struct Application {
     meta_consumer: PullConsumer,
     channel_consumer: PullConsumer,
     sender: Arc<Sender>,
+    /// None when no AI provider is configured.
+    ai: Option<Arc<scifer_ai::OpenAiCompatible>>,
 }
 
 impl Application {
@@ -94,6 +98,13 @@ impl Application {
             config.token_vault_credential.clone(),
             config.token_vault_timeout(),
         )?);
+        let ai = match config.ai()? {
+            Some(settings) => Some(Arc::new(scifer_ai::OpenAiCompatible::new(settings)?)),
+            None => {
+                tracing::info!("AI_BASE_URL is unset: AI-suggested replies are disabled");
+                None
+            }
+        };
         let engine: Arc<Engine> = Engine::new(db.clone(), publisher, bus);
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
@@ -106,6 +117,7 @@ impl Application {
             meta_consumer,
             channel_consumer,
             sender,
+            ai,
         })
     }
 
@@ -135,9 +147,15 @@ impl Application {
         self.db.clone()
     }
 
-    /// Serves gRPC and health and runs both consumers (and the hourly expiry of events parked for
-    /// disconnected accounts) until `shutdown`; then stops fetching, lets each consumer finish (and
-    /// acknowledge) its batch in flight, drains requests, and returns.
+    /// What the consumers share (its write lock, the snooze wake-up), for tests.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
+    /// Serves gRPC and health and runs both consumers (with the hourly expiry of events parked for
+    /// disconnected accounts and the snooze wake-up every `SNOOZE_CHECK_MS`) until `shutdown`;
+    /// then stops fetching, lets each consumer finish (and acknowledge) its batch in flight,
+    /// drains requests, and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
         let (routes, health) = grpc::base_routes();
         health
@@ -145,7 +163,9 @@ impl Application {
             .await;
         let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(
             self.db.clone(),
+            self.engine.clone(),
             self.sender.clone(),
+            self.ai.clone(),
         )));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
@@ -160,6 +180,11 @@ impl Application {
             shutdown.clone(),
         ));
         let expiry = tokio::spawn(self.engine.clone().run_expiry(shutdown.clone()));
+        let snoozes = tokio::spawn(
+            self.engine
+                .clone()
+                .run_snooze_wake(self.config.snooze_check(), shutdown.clone()),
+        );
         readiness.set_ready(true);
         tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
         let grace = self.config.common.shutdown_grace();
@@ -170,6 +195,7 @@ impl Application {
             (META_CONSUMER, meta),
             (CHANNEL_CONSUMER, channels),
             ("parked-event expiry", expiry),
+            ("snooze wake-up", snoozes),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");

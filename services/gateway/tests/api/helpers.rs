@@ -21,9 +21,17 @@ use scifer_proto::{
         workspace_api_client::WorkspaceApiClient,
     },
     inbox::v1::{
-        CheckSendRequest, Conversation, DeliveryStatus, GetConversationRequest, GetConversationResponse,
-        ListConversationsRequest, ListConversationsResponse, Message, MessageDirection, RetryMessageRequest,
-        SendCheck, SendMessageRequest, SendMessageResponse, SendRefusal,
+        AddNoteRequest, AgentAvailability, AssignmentSettings, CannedResponse, CheckSendRequest, Contact,
+        ContactProfile, Conversation, CreateCannedResponseRequest, DeleteCannedResponseRequest,
+        DeleteCannedResponseResponse, DeliveryStatus, GetAssignmentSettingsRequest, GetContactRequest,
+        GetConversationRequest, GetConversationResponse, ListCannedResponsesRequest,
+        ListCannedResponsesResponse, ListConversationsRequest, ListConversationsResponse, MarkReadRequest,
+        MarkReadResponse, MergeContactsRequest, Message, MessageDirection, RenderCannedResponseRequest,
+        RenderCannedResponseResponse, RetryMessageRequest, SearchHit, SearchMessagesRequest,
+        SearchMessagesResponse, SendCheck, SendMessageRequest, SendMessageResponse, SendRefusal,
+        SetAgentAvailabilityRequest, SuggestReplyRequest, SuggestReplyResponse,
+        UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest, UpdateContactRequest,
+        UpdateConversationRequest, UpdateLabelsRequest,
         inbox_service_server::{InboxService, InboxServiceServer},
         send_message_response,
     },
@@ -457,7 +465,17 @@ fn init_tracing() {
 /// - RetryMessage, by message: [`FAILED_ID`] is sent this time; `closed` is refused by the gate;
 ///   anything else is NOT_FOUND;
 /// - CheckSend, by conversation: `c1` and `slow` (after [`SLOW`]) allow free text; `closed`
-///   does not ([`window_closed`]); anything else is NOT_FOUND.
+///   does not ([`window_closed`]); anything else is NOT_FOUND;
+/// - UpdateConversation: `c1` answers as updated (assignee and team as asked, the status when one
+///   is asked); anything else is NOT_FOUND. Assignment settings and availability echo the request;
+/// - UpdateLabels and AddNote: `c1` answers with the labels added or the note; else NOT_FOUND;
+/// - canned responses: one is listed (`hours`); create and update echo; deleting or rendering
+///   `missing` is NOT_FOUND; rendering answers `Hi, <agent_name> here.`;
+/// - MarkRead: `c1` has 0 unread left; SearchMessages finds `c1` with the query as the text;
+/// - contacts: `k1` exists (GetContact, UpdateContact answering with the name asked for,
+///   MergeContacts linking the other id); anything else is NOT_FOUND;
+/// - SuggestReply, by conversation: `c1` gets a draft; `disabled` is FAILED_PRECONDITION (no
+///   provider); `down` is UNAVAILABLE (the provider); anything else is NOT_FOUND.
 #[derive(Clone, Default)]
 pub struct InboxDouble {
     seen: Arc<Mutex<Vec<InboxCall>>>,
@@ -477,6 +495,23 @@ pub enum InboxRequest {
     SendMessage(SendMessageRequest),
     CheckSend(CheckSendRequest),
     RetryMessage(RetryMessageRequest),
+    UpdateConversation(UpdateConversationRequest),
+    GetAssignmentSettings(GetAssignmentSettingsRequest),
+    UpdateAssignmentSettings(UpdateAssignmentSettingsRequest),
+    SetAgentAvailability(SetAgentAvailabilityRequest),
+    UpdateLabels(UpdateLabelsRequest),
+    AddNote(AddNoteRequest),
+    ListCannedResponses(ListCannedResponsesRequest),
+    CreateCannedResponse(CreateCannedResponseRequest),
+    UpdateCannedResponse(UpdateCannedResponseRequest),
+    DeleteCannedResponse(DeleteCannedResponseRequest),
+    RenderCannedResponse(RenderCannedResponseRequest),
+    MarkRead(MarkReadRequest),
+    SearchMessages(SearchMessagesRequest),
+    GetContact(GetContactRequest),
+    UpdateContact(UpdateContactRequest),
+    MergeContacts(MergeContactsRequest),
+    SuggestReply(SuggestReplyRequest),
 }
 
 /// The id of the message the double sends.
@@ -707,6 +742,299 @@ impl InboxService for InboxDouble {
             _ => Err(Status::not_found("message not found")),
         }
     }
+
+    async fn update_conversation(
+        &self,
+        request: Request<UpdateConversationRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        self.record(
+            &request,
+            InboxRequest::UpdateConversation(request.get_ref().clone()),
+        );
+        let update = request.into_inner();
+        if update.conversation_id != "c1" {
+            return Err(Status::not_found("conversation not found"));
+        }
+        let mut updated = conversation("c1");
+        if let Some(assignee) = update.assignee_id {
+            updated.assignee_id = assignee;
+        }
+        if let Some(team) = update.team_id {
+            updated.team_id = team;
+        }
+        if update.status != 0 {
+            updated.status = update.status;
+        }
+        Ok(Response::new(updated))
+    }
+
+    async fn get_assignment_settings(
+        &self,
+        request: Request<GetAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        self.record(&request, InboxRequest::GetAssignmentSettings(*request.get_ref()));
+        Ok(Response::new(AssignmentSettings {
+            auto_assign: true,
+            max_open_per_agent: 3,
+            agents: vec![AgentAvailability {
+                agent_id: "agent-1".into(),
+                available: true,
+                open_assigned: 2,
+            }],
+        }))
+    }
+
+    async fn update_assignment_settings(
+        &self,
+        request: Request<UpdateAssignmentSettingsRequest>,
+    ) -> Result<Response<AssignmentSettings>, Status> {
+        self.record(
+            &request,
+            InboxRequest::UpdateAssignmentSettings(*request.get_ref()),
+        );
+        let asked = request.into_inner();
+        Ok(Response::new(AssignmentSettings {
+            auto_assign: asked.auto_assign,
+            max_open_per_agent: asked.max_open_per_agent,
+            agents: vec![],
+        }))
+    }
+
+    async fn set_agent_availability(
+        &self,
+        request: Request<SetAgentAvailabilityRequest>,
+    ) -> Result<Response<AgentAvailability>, Status> {
+        self.record(
+            &request,
+            InboxRequest::SetAgentAvailability(request.get_ref().clone()),
+        );
+        let asked = request.into_inner();
+        Ok(Response::new(AgentAvailability {
+            agent_id: asked.agent_id,
+            available: asked.available,
+            open_assigned: 0,
+        }))
+    }
+
+    async fn update_labels(
+        &self,
+        request: Request<UpdateLabelsRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        self.record(&request, InboxRequest::UpdateLabels(request.get_ref().clone()));
+        let asked = request.into_inner();
+        if asked.conversation_id != "c1" {
+            return Err(Status::not_found("conversation not found"));
+        }
+        Ok(Response::new(Conversation {
+            labels: asked.add,
+            ..conversation("c1")
+        }))
+    }
+
+    async fn add_note(&self, request: Request<AddNoteRequest>) -> Result<Response<Message>, Status> {
+        self.record(&request, InboxRequest::AddNote(request.get_ref().clone()));
+        let asked = request.into_inner();
+        if asked.conversation_id != "c1" {
+            return Err(Status::not_found("conversation not found"));
+        }
+        Ok(Response::new(Message {
+            id: "note-1".into(),
+            conversation_id: "c1".into(),
+            direction: MessageDirection::Note as i32,
+            text: asked.text,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_canned_responses(
+        &self,
+        request: Request<ListCannedResponsesRequest>,
+    ) -> Result<Response<ListCannedResponsesResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::ListCannedResponses(request.get_ref().clone()),
+        );
+        Ok(Response::new(ListCannedResponsesResponse {
+            canned_responses: vec![CannedResponse {
+                id: "cr-1".into(),
+                short_code: "hours".into(),
+                content: "We open at 8.".into(),
+                updated_at: None,
+            }],
+        }))
+    }
+
+    async fn create_canned_response(
+        &self,
+        request: Request<CreateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::CreateCannedResponse(request.get_ref().clone()),
+        );
+        let asked = request.into_inner();
+        Ok(Response::new(CannedResponse {
+            id: "cr-new".into(),
+            short_code: asked.short_code,
+            content: asked.content,
+            updated_at: None,
+        }))
+    }
+
+    async fn update_canned_response(
+        &self,
+        request: Request<UpdateCannedResponseRequest>,
+    ) -> Result<Response<CannedResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::UpdateCannedResponse(request.get_ref().clone()),
+        );
+        let asked = request.into_inner();
+        Ok(Response::new(CannedResponse {
+            id: asked.id,
+            short_code: asked.short_code,
+            content: asked.content,
+            updated_at: None,
+        }))
+    }
+
+    async fn delete_canned_response(
+        &self,
+        request: Request<DeleteCannedResponseRequest>,
+    ) -> Result<Response<DeleteCannedResponseResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::DeleteCannedResponse(request.get_ref().clone()),
+        );
+        match request.get_ref().id.as_str() {
+            "missing" => Err(Status::not_found("canned response not found")),
+            _ => Ok(Response::new(DeleteCannedResponseResponse {})),
+        }
+    }
+
+    async fn render_canned_response(
+        &self,
+        request: Request<RenderCannedResponseRequest>,
+    ) -> Result<Response<RenderCannedResponseResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::RenderCannedResponse(request.get_ref().clone()),
+        );
+        let asked = request.into_inner();
+        if asked.canned_response_id == "missing" {
+            return Err(Status::not_found("canned response not found"));
+        }
+        Ok(Response::new(RenderCannedResponseResponse {
+            text: format!("Hi, {} here.", asked.agent_name),
+            missing: vec![],
+        }))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<MarkReadRequest>,
+    ) -> Result<Response<MarkReadResponse>, Status> {
+        self.record(&request, InboxRequest::MarkRead(request.get_ref().clone()));
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(MarkReadResponse { unread_count: 0 })),
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    async fn search_messages(
+        &self,
+        request: Request<SearchMessagesRequest>,
+    ) -> Result<Response<SearchMessagesResponse>, Status> {
+        self.record(&request, InboxRequest::SearchMessages(request.get_ref().clone()));
+        Ok(Response::new(SearchMessagesResponse {
+            hits: vec![SearchHit {
+                conversation: Some(conversation("c1")),
+                message: Some(Message {
+                    id: "m1".into(),
+                    conversation_id: "c1".into(),
+                    text: request.into_inner().query,
+                    ..Default::default()
+                }),
+            }],
+        }))
+    }
+
+    async fn get_contact(
+        &self,
+        request: Request<GetContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        self.record(&request, InboxRequest::GetContact(request.get_ref().clone()));
+        contact_profile(&request.get_ref().contact_id).map(Response::new)
+    }
+
+    async fn update_contact(
+        &self,
+        request: Request<UpdateContactRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        self.record(&request, InboxRequest::UpdateContact(request.get_ref().clone()));
+        let asked = request.into_inner();
+        let mut profile = contact_profile(&asked.contact_id)?;
+        if let (Some(contact), Some(name)) = (profile.contact.as_mut(), asked.display_name) {
+            contact.display_name = name;
+        }
+        Ok(Response::new(profile))
+    }
+
+    async fn merge_contacts(
+        &self,
+        request: Request<MergeContactsRequest>,
+    ) -> Result<Response<ContactProfile>, Status> {
+        self.record(&request, InboxRequest::MergeContacts(request.get_ref().clone()));
+        let asked = request.into_inner();
+        let mut profile = contact_profile(&asked.contact_id)?;
+        profile.linked.push(Contact {
+            id: asked.other_contact_id,
+            person_id: "k1".into(),
+            ..Default::default()
+        });
+        Ok(Response::new(profile))
+    }
+
+    async fn suggest_reply(
+        &self,
+        request: Request<SuggestReplyRequest>,
+    ) -> Result<Response<SuggestReplyResponse>, Status> {
+        self.record(&request, InboxRequest::SuggestReply(request.get_ref().clone()));
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(SuggestReplyResponse {
+                text: DRAFT.into(),
+                confidence: 0.75,
+                wants_human: false,
+                model: "gpt-test".into(),
+                truncated: false,
+            })),
+            "disabled" => Err(Status::failed_precondition("AI suggestions are not configured")),
+            "down" => Err(Status::unavailable(
+                "the AI provider is unavailable; try again later",
+            )),
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+}
+
+/// The draft the double suggests for `c1`.
+pub const DRAFT: &str = "We open at 8 on Sundays.";
+
+/// The double's one contact.
+fn contact_profile(id: &str) -> Result<ContactProfile, Status> {
+    if id != "k1" {
+        return Err(Status::not_found("contact not found"));
+    }
+    Ok(ContactProfile {
+        contact: Some(Contact {
+            id: "k1".into(),
+            external_id: "PSID_1".into(),
+            display_name: "Ana".into(),
+            channel_id: "ch1".into(),
+            person_id: "k1".into(),
+        }),
+        ..Default::default()
+    })
 }
 
 /// What reached the vault double: the request message, and the metadata it came with.

@@ -1,12 +1,18 @@
 //! Pure rules of the inbox: no I/O, so every rule is unit-tested on its own.
 
+pub mod assignment;
+pub mod attributes;
+pub mod canned;
 pub mod delivery;
 pub mod edit;
+pub mod label;
 pub mod outgoing;
 pub mod page_token;
 pub mod reactions;
+pub mod search;
 pub mod workspace;
 
+pub use assignment::AgentId;
 pub use delivery::DeliveryState;
 pub use page_token::{Cursor, InvalidPageToken, PageSize};
 pub use reactions::{ReactionEntry, Reactions};

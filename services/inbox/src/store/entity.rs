@@ -51,6 +51,24 @@ pub mod contact {
         pub delivered_watermark_ms: i64,
         pub read_watermark_ms: i64,
         pub created_at_ms: i64,
+        /// The person this contact is, shared by the contacts merged with it; '' until merged
+        /// (the contact is then its own person).
+        pub person_id: String,
+        /// JSON object of string attributes set by the team.
+        pub custom_attributes_json: String,
+        /// The team set the name: Meta's profile name no longer overwrites it.
+        pub name_locked: bool,
+    }
+
+    impl Model {
+        /// The person this contact is.
+        pub fn person(&self) -> &str {
+            if self.person_id.is_empty() {
+                &self.id
+            } else {
+                &self.person_id
+            }
+        }
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -72,8 +90,11 @@ pub mod conversation {
         pub contact_id: String,
         /// `scifer.inbox.v1.ConversationStatus`.
         pub status: i32,
-        /// The contact id while the conversation is open, NULL once closed: a unique column, so the
-        /// store itself guarantees one open conversation per contact (NULLs never collide).
+        /// The contact id: a unique column, so the store itself guarantees one current
+        /// conversation per contact. It stays set whatever the status: a resolved or snoozed
+        /// conversation is reopened by the customer's next message rather than replaced (as
+        /// Chatwoot does), so the history stays in one place with its assignee. (NULL on no row
+        /// written today; NULLs never collide.)
         pub open_key: Option<String>,
         /// Meta's timestamp of the newest message, not the time it arrived here.
         pub last_activity_at_ms: i64,
@@ -81,6 +102,12 @@ pub mod conversation {
         pub message_count: i64,
         pub created_at_ms: i64,
         pub updated_at_ms: i64,
+        /// The agent's user id; '' when unassigned.
+        pub assignee_id: String,
+        /// '' when no team.
+        pub team_id: String,
+        /// While SNOOZED: when it reopens (Unix ms); 0 otherwise.
+        pub snoozed_until_ms: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -203,6 +230,121 @@ pub mod deferred_update {
         /// The encoded `MetaEvent`.
         pub payload: Vec<u8>,
         pub stored_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod assignment_settings {
+    use sea_orm::entity::prelude::*;
+
+    /// A workspace's auto-assignment settings; no row: auto-assignment is off.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assignment_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub workspace_id: String,
+        pub auto_assign: bool,
+        /// 0: no cap.
+        pub max_open_per_agent: i32,
+        /// The agent the round robin gave the last conversation to; written by the consumer only.
+        pub cursor_agent_id: String,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod agent {
+    use sea_orm::entity::prelude::*;
+
+    /// An agent's availability for auto-assignment in one workspace.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub workspace_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub agent_id: String,
+        pub available: bool,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod conversation_label {
+    use sea_orm::entity::prelude::*;
+
+    /// One label on one conversation.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversation_labels")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub conversation_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub label: String,
+        pub workspace_id: String,
+        /// The conversation's channel, so a disconnect deletes these with the rest of its data.
+        pub channel_id: String,
+        pub created_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod canned_response {
+    use sea_orm::entity::prelude::*;
+
+    /// A workspace's saved reply; the short code is unique per workspace.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "canned_responses")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub short_code: String,
+        pub content: String,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod read_marker {
+    use sea_orm::entity::prelude::*;
+
+    /// How far one user has read one conversation: the (sent_at_ms, id) of the newest message they
+    /// have seen, the order messages are shown in.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "read_markers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub agent_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub conversation_id: String,
+        pub workspace_id: String,
+        /// The conversation's channel, so a disconnect deletes these with the rest of its data.
+        pub channel_id: String,
+        pub read_sent_at_ms: i64,
+        pub read_message_id: String,
+        pub updated_at_ms: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,10 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTables),
             Box::new(ChannelDisconnect),
             Box::new(OutboundSends),
+            Box::new(Assignment),
+            Box::new(LabelsAndCanned),
+            Box::new(Unread),
+            Box::new(ContactProfiles),
         ]
     }
 }
@@ -507,6 +511,395 @@ impl MigrationTrait for OutboundSends {
                 .alter_table(
                     Table::alter()
                         .table(Messages::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Status and assignment: the assignee, team and snooze of a conversation, the workspace's
+/// auto-assignment settings and the agents' availability.
+struct Assignment;
+
+impl MigrationName for Assignment {
+    fn name(&self) -> &str {
+        "m20261201_000004_inbox_assignment"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ConversationAssignment {
+    AssigneeId,
+    TeamId,
+    SnoozedUntilMs,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum AssignmentSettings {
+    Table,
+    WorkspaceId,
+    AutoAssign,
+    MaxOpenPerAgent,
+    CursorAgentId,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Agents {
+    Table,
+    WorkspaceId,
+    AgentId,
+    Available,
+    UpdatedAtMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Assignment {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            string(ConversationAssignment::AssigneeId).default("").to_owned(),
+            string(ConversationAssignment::TeamId).default("").to_owned(),
+            big_integer(ConversationAssignment::SnoozedUntilMs)
+                .default(0)
+                .to_owned(),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Conversations::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        // Auto-assignment counts each agent's OPEN conversations; lists filter by assignee.
+        index(
+            manager,
+            "ix_conversations_assignee",
+            Conversations::Table,
+            &[
+                Conversations::WorkspaceId.into_iden(),
+                ConversationAssignment::AssigneeId.into_iden(),
+                Conversations::Status.into_iden(),
+            ],
+            false,
+        )
+        .await?;
+        // The snooze wake-up finds due conversations without a scan.
+        index(
+            manager,
+            "ix_conversations_snoozed",
+            Conversations::Table,
+            &[
+                Conversations::Status.into_iden(),
+                ConversationAssignment::SnoozedUntilMs.into_iden(),
+            ],
+            false,
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AssignmentSettings::Table)
+                    .if_not_exists()
+                    .col(string(AssignmentSettings::WorkspaceId).primary_key())
+                    .col(boolean(AssignmentSettings::AutoAssign))
+                    .col(integer(AssignmentSettings::MaxOpenPerAgent))
+                    .col(string(AssignmentSettings::CursorAgentId))
+                    .col(big_integer(AssignmentSettings::UpdatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Agents::Table)
+                    .if_not_exists()
+                    .col(string(Agents::WorkspaceId))
+                    .col(string(Agents::AgentId))
+                    .col(boolean(Agents::Available))
+                    .col(big_integer(Agents::UpdatedAtMs))
+                    .primary_key(Index::create().col(Agents::WorkspaceId).col(Agents::AgentId))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        scifer_db::drop_tables(
+            manager,
+            [Agents::Table.into_iden(), AssignmentSettings::Table.into_iden()],
+        )
+        .await?;
+        for name in ["ix_conversations_snoozed", "ix_conversations_assignee"] {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(name)
+                        .table(Conversations::Table)
+                        .if_exists()
+                        .to_owned(),
+                )
+                .await?;
+        }
+        for column in [
+            ConversationAssignment::SnoozedUntilMs,
+            ConversationAssignment::TeamId,
+            ConversationAssignment::AssigneeId,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Conversations::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Conversation labels and canned responses. (Internal notes are messages with direction NOTE.)
+struct LabelsAndCanned;
+
+impl MigrationName for LabelsAndCanned {
+    fn name(&self) -> &str {
+        "m20261201_000005_inbox_labels_canned"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ConversationLabels {
+    Table,
+    ConversationId,
+    Label,
+    WorkspaceId,
+    ChannelId,
+    CreatedAtMs,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum CannedResponses {
+    Table,
+    Id,
+    WorkspaceId,
+    ShortCode,
+    Content,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LabelsAndCanned {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ConversationLabels::Table)
+                    .if_not_exists()
+                    .col(string(ConversationLabels::ConversationId))
+                    .col(string(ConversationLabels::Label))
+                    .col(string(ConversationLabels::WorkspaceId))
+                    .col(string(ConversationLabels::ChannelId))
+                    .col(big_integer(ConversationLabels::CreatedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(ConversationLabels::ConversationId)
+                            .col(ConversationLabels::Label),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // The list's label filter; and a disconnect deletes a channel's labels by channel.
+        index(
+            manager,
+            "ix_conversation_labels_workspace",
+            ConversationLabels::Table,
+            &[
+                ConversationLabels::WorkspaceId,
+                ConversationLabels::Label,
+                ConversationLabels::ConversationId,
+            ],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_conversation_labels_channel",
+            ConversationLabels::Table,
+            &[ConversationLabels::ChannelId],
+            false,
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(CannedResponses::Table)
+                    .if_not_exists()
+                    .col(string(CannedResponses::Id).primary_key())
+                    .col(string(CannedResponses::WorkspaceId))
+                    .col(string(CannedResponses::ShortCode))
+                    .col(text(CannedResponses::Content))
+                    .col(big_integer(CannedResponses::CreatedAtMs))
+                    .col(big_integer(CannedResponses::UpdatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "ux_canned_responses_short_code",
+            CannedResponses::Table,
+            &[CannedResponses::WorkspaceId, CannedResponses::ShortCode],
+            true,
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        scifer_db::drop_tables(
+            manager,
+            [
+                CannedResponses::Table.into_iden(),
+                ConversationLabels::Table.into_iden(),
+            ],
+        )
+        .await
+    }
+}
+
+/// Each user's read marker per conversation, for unread counts.
+struct Unread;
+
+impl MigrationName for Unread {
+    fn name(&self) -> &str {
+        "m20261201_000006_inbox_read_markers"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ReadMarkers {
+    Table,
+    AgentId,
+    ConversationId,
+    WorkspaceId,
+    ChannelId,
+    ReadSentAtMs,
+    ReadMessageId,
+    UpdatedAtMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Unread {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ReadMarkers::Table)
+                    .if_not_exists()
+                    .col(string(ReadMarkers::AgentId))
+                    .col(string(ReadMarkers::ConversationId))
+                    .col(string(ReadMarkers::WorkspaceId))
+                    .col(string(ReadMarkers::ChannelId))
+                    .col(big_integer(ReadMarkers::ReadSentAtMs))
+                    .col(string(ReadMarkers::ReadMessageId))
+                    .col(big_integer(ReadMarkers::UpdatedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(ReadMarkers::AgentId)
+                            .col(ReadMarkers::ConversationId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        index(
+            manager,
+            "ix_read_markers_channel",
+            ReadMarkers::Table,
+            &[ReadMarkers::ChannelId],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        scifer_db::drop_tables(manager, [ReadMarkers::Table.into_iden()]).await
+    }
+}
+
+/// Contact profiles: custom attributes, a name the team set, and the person a contact is.
+struct ContactProfiles;
+
+impl MigrationName for ContactProfiles {
+    fn name(&self) -> &str {
+        "m20261201_000007_inbox_contact_profiles"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ContactProfile {
+    PersonId,
+    CustomAttributesJson,
+    NameLocked,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ContactProfiles {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            string(ContactProfile::PersonId).default("").to_owned(),
+            text(ContactProfile::CustomAttributesJson)
+                .default("{}")
+                .to_owned(),
+            boolean(ContactProfile::NameLocked).default(false).to_owned(),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Contacts::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        // A person's contacts.
+        index(
+            manager,
+            "ix_contacts_person",
+            Contacts::Table,
+            &[
+                Contacts::WorkspaceId.into_iden(),
+                ContactProfile::PersonId.into_iden(),
+            ],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_contacts_person")
+                    .table(Contacts::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            ContactProfile::NameLocked,
+            ContactProfile::CustomAttributesJson,
+            ContactProfile::PersonId,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Contacts::Table)
                         .drop_column(column)
                         .to_owned(),
                 )

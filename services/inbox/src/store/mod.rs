@@ -1,17 +1,25 @@
 //! The inbox's own store: entities, migrations, and the workspace-scoped reads behind the gRPC API.
-//! Writes live in [`crate::apply`], inside the consumers' batch transactions.
+//! Writes from bus events live in [`crate::apply`], inside the consumers' batch transactions; the
+//! team's writes (status, assignment, labels, notes, contacts) in the RPC modules, under the
+//! consumers' write lock where they touch the same rows.
 
 pub mod entity;
 pub mod migration;
 
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 pub use migration::Migrator;
 
+use std::collections::HashMap;
+
 use crate::domain::{Cursor, WorkspaceId};
-use entity::{channel, contact, conversation, message};
+use entity::{channel, contact, conversation, conversation_label, message};
+
+/// Values per `IN (...)` list.
+const IN_CHUNK: usize = 500;
 
 /// Opens the database at `url` and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DatabaseConnection, scifer_db::DbError> {
@@ -22,6 +30,15 @@ pub async fn open(url: &str) -> Result<DatabaseConnection, scifer_db::DbError> {
 pub struct ConversationFilter {
     pub channel_id: Option<String>,
     pub status: Option<i32>,
+    pub assignee: Option<Assignee>,
+    pub team_id: Option<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    Agent(String),
+    Nobody,
 }
 
 /// A page of conversations, newest activity first, after `cursor`; `limit` rows at most.
@@ -43,6 +60,26 @@ pub async fn list_conversations(
     if let Some(status) = filter.status {
         query = query.filter(conversation::Column::Status.eq(status));
     }
+    match &filter.assignee {
+        Some(Assignee::Agent(id)) => query = query.filter(conversation::Column::AssigneeId.eq(id.as_str())),
+        Some(Assignee::Nobody) => query = query.filter(conversation::Column::AssigneeId.eq("")),
+        None => {}
+    }
+    if let Some(team_id) = &filter.team_id {
+        query = query.filter(conversation::Column::TeamId.eq(team_id.as_str()));
+    }
+    if let Some(label) = &filter.label {
+        query = query.filter(
+            conversation::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(conversation_label::Column::ConversationId)
+                    .from(conversation_label::Entity)
+                    .and_where(conversation_label::Column::WorkspaceId.eq(workspace.as_str()))
+                    .and_where(conversation_label::Column::Label.eq(label.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
     if let Some(c) = cursor {
         query = query.filter(
             Condition::any()
@@ -63,7 +100,7 @@ pub async fn list_conversations(
 }
 
 pub async fn find_conversation(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     id: &str,
 ) -> Result<Option<conversation::Model>, DbErr> {
@@ -102,7 +139,7 @@ pub async fn list_messages(
 }
 
 pub async fn contacts_by_id(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     ids: Vec<String>,
 ) -> Result<Vec<contact::Model>, DbErr> {
@@ -117,7 +154,7 @@ pub async fn contacts_by_id(
 }
 
 pub async fn channels_by_id(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     workspace: &WorkspaceId,
     ids: Vec<String>,
 ) -> Result<Vec<channel::Model>, DbErr> {
@@ -129,4 +166,24 @@ pub async fn channels_by_id(
         .filter(channel::Column::Id.is_in(ids))
         .all(db)
         .await
+}
+
+/// The labels of each of `conversation_ids` (ids read under their workspace), sorted; conversations
+/// without labels are absent.
+pub async fn labels_of(
+    db: &impl ConnectionTrait,
+    conversation_ids: &[String],
+) -> Result<HashMap<String, Vec<String>>, DbErr> {
+    let mut labels: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in conversation_ids.chunks(IN_CHUNK) {
+        let rows = conversation_label::Entity::find()
+            .filter(conversation_label::Column::ConversationId.is_in(chunk.iter().cloned()))
+            .order_by_asc(conversation_label::Column::Label)
+            .all(db)
+            .await?;
+        for row in rows {
+            labels.entry(row.conversation_id).or_default().push(row.label);
+        }
+    }
+    Ok(labels)
 }

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub publisher: Publisher,
     pub addr: SocketAddr,
     pub store: sea_orm::DatabaseConnection,
+    /// The running inbox's engine: its write lock and the snooze wake-up.
+    pub engine: std::sync::Arc<inbox::consumer::Engine>,
     app: Option<Application>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<Result<(), inbox::StartupError>>>,
@@ -41,6 +43,17 @@ pub struct TestApp {
 /// A running inbox.
 pub async fn spawn_app() -> TestApp {
     let mut app = build_app(30).await;
+    app.start();
+    app
+}
+
+/// A running inbox with extra settings (environment names and values).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let extra = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut app = build_app_with(30, extra).await;
     app.start();
     app
 }
@@ -95,6 +108,7 @@ pub async fn build_app_with(ack_wait_secs: u64, extra: Vec<(String, String)>) ->
         client,
         addr: app.grpc_addr().unwrap(),
         store: app.db(),
+        engine: app.engine(),
         _nats: nats,
         _db: db,
         app: Some(app),
@@ -291,6 +305,40 @@ pub fn with_workspace<T>(workspace: &str, message: T) -> Request<T> {
     req.metadata_mut()
         .insert("x-scifer-workspace-id", workspace.parse().unwrap());
     req
+}
+
+/// A request as the gateway sends it for signed-in user `agent`.
+pub fn as_agent<T>(workspace: &str, agent: &str, message: T) -> Request<T> {
+    let mut req = with_workspace(workspace, message);
+    req.metadata_mut()
+        .insert("x-scifer-actor", format!("user:{agent}").parse().unwrap());
+    req
+}
+
+/// A workspace with a Messenger channel (`ch-<account>`) and one customer message from each of
+/// `contacts` (in order, one second apart, `at_ms` onwards); returns the workspace.
+pub async fn workspace_with_customers(app: &TestApp, account: &str, contacts: &[&str], at_ms: i64) -> String {
+    let ws = workspace();
+    app.publish_channel(&connected(
+        &ws,
+        &format!("ch-{account}"),
+        ChannelKind::Messenger,
+        account,
+    ))
+    .await;
+    for (i, contact) in contacts.iter().enumerate() {
+        app.publish_meta(&inbound(
+            ChannelKind::Messenger,
+            account,
+            contact,
+            &format!("m_{account}_{contact}_first"),
+            &format!("Hello from {contact}"),
+            at_ms + i as i64 * 1_000,
+        ))
+        .await;
+    }
+    app.wait_for_messages(&ws, contacts.len() as i64).await;
+    ws
 }
 
 pub fn workspace() -> String {

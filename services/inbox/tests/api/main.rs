@@ -4,11 +4,17 @@
 
 mod helpers;
 
+mod assignment;
+mod canned;
+mod contacts;
 mod conversations;
 mod delivery;
 mod disconnect;
 mod idempotency;
 mod inbox_events;
+mod labels_notes;
 mod pending;
 mod send;
+mod suggest;
+mod unread_search;
 mod workspaces;
