@@ -58,11 +58,17 @@ impl BodyFactory {
     /// The body carrying sequence number `seq`.
     pub fn make(&self, seq: u64) -> SignedBody {
         let (bytes, _) = self.make_unsigned(seq);
-        let tag = hmac::sign(&self.key, &bytes);
+        let signature = self.signature(&bytes);
         SignedBody {
             body: bytes,
-            signature: format!("sha256={}", hex::encode(tag.as_ref())),
+            signature,
         }
+    }
+
+    /// `X-Hub-Signature-256` for any body (`sha256=<hex>` under [`APP_SECRET`]).
+    pub fn signature(&self, body: &[u8]) -> String {
+        let tag = hmac::sign(&self.key, body);
+        format!("sha256={}", hex::encode(tag.as_ref()))
     }
 
     /// The body carrying `seq` without a signature, and a message id as long as a digest: what the

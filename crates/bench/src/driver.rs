@@ -380,3 +380,49 @@ impl OpenLoopResult {
         }
     }
 }
+
+/// What [`paced`] returns: every task's output (in completion order) and how well the schedule held.
+pub struct Paced<T> {
+    pub outputs: Vec<T>,
+    /// How far behind schedule the most delayed task started.
+    pub max_schedule_lag: Duration,
+    /// From the first start to the last (the arrival window, without the tail of the last tasks).
+    pub elapsed: Duration,
+}
+
+/// Open loop for anything: starts `task(i)` for `i` in `0..total` at `rate` per second, each in its
+/// own tokio task, whatever the earlier ones are doing, then waits for all of them.
+pub async fn paced<F, Fut, T>(total: usize, rate: u32, mut task: F) -> Paced<T>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut outputs = Vec::with_capacity(total);
+    let mut max_schedule_lag = Duration::ZERO;
+    let start = Instant::now();
+    for index in 0..total {
+        let due = start + interval.mul_f64(index as f64);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep_until(due.into()).await;
+        } else {
+            max_schedule_lag = max_schedule_lag.max(now - due);
+        }
+        tasks.spawn(task(index));
+        while let Some(done) = tasks.try_join_next() {
+            outputs.extend(done.ok());
+        }
+    }
+    let elapsed = start.elapsed();
+    while let Some(done) = tasks.join_next().await {
+        outputs.extend(done.ok());
+    }
+    Paced {
+        outputs,
+        max_schedule_lag,
+        elapsed,
+    }
+}

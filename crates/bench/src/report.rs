@@ -110,11 +110,111 @@ pub struct PipelineFigures {
     pub first_error: Option<String>,
 }
 
+/// Agent replies through the stack against direct calls to the simulator (see `phases::reply`).
+#[derive(Debug, Clone)]
+pub struct ReplyFigures {
+    pub rate: u32,
+    pub customers: usize,
+    pub sends: u64,
+    pub secs: f64,
+    pub max_schedule_lag_ms: f64,
+    /// Stored as SENT (Meta accepted them).
+    pub sent: u64,
+    /// Stored FAILED or still PENDING.
+    pub failed: u64,
+    pub refused: u64,
+    pub rpc_errors: u64,
+    /// SendMessage issued → the simulator has the Send API call.
+    pub to_graph: Latency,
+    /// Its median over the first and the last quarter of the schedule.
+    pub to_graph_p50_first_quarter_ms: f64,
+    pub to_graph_p50_last_quarter_ms: f64,
+    /// SendMessage round trip (it returns after Meta answered).
+    pub rpc: Latency,
+    /// Replies whose Send API call reached the simulator.
+    pub graph_received: u64,
+    /// Replies in the simulator's record of accepted messages.
+    pub sim_sent: u64,
+    /// Send API calls for a reply beyond its first.
+    pub duplicates: u64,
+    /// Baseline: the bench's own Send API call to the simulator, round trip.
+    pub direct: Latency,
+    pub direct_errors: u64,
+    pub direct_max_schedule_lag_ms: f64,
+    /// CPU per reply of each process over the reply run, in µs.
+    pub cpu_us_per_send: Vec<(String, Option<f64>)>,
+    pub first_error: Option<String>,
+}
+
+impl ReplyFigures {
+    /// Every reply went out exactly once and was stored as SENT.
+    pub fn correct(&self) -> bool {
+        self.sent == self.sends
+            && self.graph_received == self.sends
+            && self.sim_sent == self.sends
+            && self.duplicates == 0
+    }
+
+    fn to_graph_ratio(&self) -> Option<f64> {
+        ratio(
+            self.to_graph.p99_ms,
+            self.direct.p99_ms,
+            self.to_graph.count,
+            self.direct.count,
+        )
+    }
+
+    fn rpc_ratio(&self) -> Option<f64> {
+        ratio(
+            self.rpc.p99_ms,
+            self.direct.p99_ms,
+            self.rpc.count,
+            self.direct.count,
+        )
+    }
+}
+
+/// inbox draining a backlog into its store against a bare pull consumer (see `phases::inbox_consume`).
+#[derive(Debug, Clone)]
+pub struct ConsumeFigures {
+    pub events: u64,
+    pub batch: usize,
+    pub linger_ms: f64,
+    /// Filling the backlog (256 publishes in flight), for context.
+    pub publish_per_sec: f64,
+    pub raw_secs: f64,
+    pub raw_per_sec: f64,
+    pub inbox_secs: f64,
+    pub inbox_per_sec: f64,
+    /// Messages inbox holds afterwards (sum of its conversations' message counts).
+    pub stored_messages: u64,
+    pub redelivered: u64,
+    /// The inbox process over its whole life (start, migrations, drain) per event.
+    pub inbox_cpu_us_per_event: Option<f64>,
+    pub nats_cpu_us_per_event: Option<f64>,
+}
+
+impl ConsumeFigures {
+    pub fn correct(&self) -> bool {
+        self.stored_messages == self.events
+    }
+
+    fn ratio(&self) -> Option<f64> {
+        (self.raw_per_sec > 0.0).then(|| self.inbox_per_sec / self.raw_per_sec)
+    }
+}
+
+fn ratio(value: f64, base: f64, value_n: u64, base_n: u64) -> Option<f64> {
+    (value_n > 0 && base_n > 0 && base > 0.0).then(|| value / base)
+}
+
 #[derive(Debug, Clone)]
 pub enum Figures {
     JetStream(JetStreamFigures),
     Http(HttpFigures),
     Pipeline(PipelineFigures),
+    Reply(ReplyFigures),
+    Consume(ConsumeFigures),
 }
 
 // A handful of these per run: boxing would only add noise.
@@ -167,21 +267,57 @@ impl Spread {
 }
 
 impl Report {
-    /// The headline rate of every run of `phase`: msgs/s, accepted/s, or for the pipeline the
-    /// end-to-end p99 in ms.
+    /// The headline rate of every run of `phase`: msgs/s, accepted/s, for the pipeline the
+    /// end-to-end p99 in ms, for replies the reply → Graph call p99 in ms, for inbox-consume the
+    /// inbox's events/s.
     fn headline(&self, phase: Phase) -> Option<Spread> {
+        self.spread(phase, |f| match f {
+            Figures::JetStream(f) => Some(f.msgs_per_sec),
+            Figures::Http(f) => Some(f.accepted_per_sec),
+            Figures::Pipeline(f) => Some(f.e2e.p99_ms),
+            Figures::Reply(f) => Some(f.to_graph.p99_ms),
+            Figures::Consume(f) => Some(f.inbox_per_sec),
+        })
+    }
+
+    /// `pick` over every run of `phase` that ran.
+    fn spread(&self, phase: Phase, pick: impl Fn(&Figures) -> Option<f64>) -> Option<Spread> {
         let values = self
             .phases
             .iter()
             .filter(|(p, _, _)| *p == phase)
             .filter_map(|(_, _, o)| match o {
-                Outcome::Ran(Figures::JetStream(f)) => Some(f.msgs_per_sec),
-                Outcome::Ran(Figures::Http(f)) => Some(f.accepted_per_sec),
-                Outcome::Ran(Figures::Pipeline(f)) => Some(f.e2e.p99_ms),
+                Outcome::Ran(f) => pick(f),
                 Outcome::Skipped(_) | Outcome::Failed(_) => None,
             })
             .collect();
         Spread::of(values)
+    }
+
+    /// Ratios to a baseline measured inside the same phase run: the median of the per-round
+    /// ratios.
+    fn in_phase_ratios(&self) -> Vec<(&'static str, Spread)> {
+        let mut out = Vec::new();
+        let reply = |pick: fn(&ReplyFigures) -> Option<f64>| {
+            self.spread(Phase::Reply, move |f| match f {
+                Figures::Reply(r) => pick(r),
+                _ => None,
+            })
+        };
+        if let Some(sp) = reply(ReplyFigures::to_graph_ratio) {
+            out.push(("reply→Graph p99 / simulator answer p99", sp));
+        }
+        if let Some(sp) = reply(ReplyFigures::rpc_ratio) {
+            out.push(("reply RPC p99 / simulator answer p99", sp));
+        }
+        let consume = self.spread(Phase::InboxConsume, |f| match f {
+            Figures::Consume(c) => c.ratio(),
+            _ => None,
+        });
+        if let Some(sp) = consume {
+            out.push(("inbox consume / raw JetStream pull", sp));
+        }
+        out
     }
 
     fn median(&self, phase: Phase) -> Option<f64> {
@@ -253,7 +389,7 @@ impl Report {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "{:<10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>11}",
+            "{:<16} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>11}",
             "phase", "per second", "p50 ms", "p99 ms", "max ms", "n", "non-200", "recv µs/req", "nats µs/req"
         );
         for (phase, round, outcome) in &self.phases {
@@ -262,7 +398,7 @@ impl Report {
                 Outcome::Ran(Figures::JetStream(f)) => {
                     let _ = writeln!(
                         s,
-                        "{:<10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
+                        "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
                         name,
                         f.msgs_per_sec,
                         f.ack_latency.p50_ms,
@@ -277,7 +413,7 @@ impl Report {
                 Outcome::Ran(Figures::Http(f)) => {
                     let _ = writeln!(
                         s,
-                        "{:<10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
+                        "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
                         name,
                         f.accepted_per_sec,
                         f.latency.p50_ms,
@@ -292,7 +428,7 @@ impl Report {
                 Outcome::Ran(Figures::Pipeline(f)) => {
                     let _ = writeln!(
                         s,
-                        "{:<10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
+                        "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
                         name,
                         f.accepted as f64 / f.secs.max(1e-9),
                         f.e2e.p50_ms,
@@ -304,11 +440,41 @@ impl Report {
                         "-"
                     );
                 }
+                Outcome::Ran(Figures::Reply(f)) => {
+                    let _ = writeln!(
+                        s,
+                        "{:<16} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>11} {:>11}",
+                        name,
+                        f.sent as f64 / f.secs.max(1e-9),
+                        f.to_graph.p50_ms,
+                        f.to_graph.p99_ms,
+                        f.to_graph.max_ms,
+                        f.sent,
+                        f.failed + f.refused + f.rpc_errors,
+                        "-",
+                        "-"
+                    );
+                }
+                Outcome::Ran(Figures::Consume(f)) => {
+                    let _ = writeln!(
+                        s,
+                        "{:<16} {:>12.0} {:>9} {:>9} {:>9} {:>9} {:>8} {:>11} {:>11}",
+                        name,
+                        f.inbox_per_sec,
+                        "-",
+                        "-",
+                        "-",
+                        f.stored_messages,
+                        f.events.saturating_sub(f.stored_messages),
+                        "-",
+                        "-"
+                    );
+                }
                 Outcome::Skipped(reason) => {
-                    let _ = writeln!(s, "{name:<10} skipped: {reason}");
+                    let _ = writeln!(s, "{name:<16} skipped: {reason}");
                 }
                 Outcome::Failed(reason) => {
-                    let _ = writeln!(s, "{name:<10} FAILED: {reason}");
+                    let _ = writeln!(s, "{name:<16} FAILED: {reason}");
                 }
             }
         }
@@ -316,7 +482,8 @@ impl Report {
             s,
             "(jetstream: PubAck latency, {} in flight | minimal, ingest, ingest-rx: HTTP latency, closed loop; \
              ingest-rx = webhook-ingest with SPLITTER_ENABLED=false | pipeline: POST → MessageCreated \
-             on WatchInbox, open loop)",
+             on WatchInbox, open loop | reply: SendMessage issued → Graph call at the simulator, open loop | \
+             inbox-consume: MetaEvents stored per second)",
             st.window
         );
 
@@ -412,6 +579,8 @@ impl Report {
                     let _ = writeln!(s, "   CPU µs per delivery: {}", cpu.join(", "));
                     render_consumers(&mut s, &f.consumers);
                 }
+                Outcome::Ran(Figures::Reply(f)) => render_reply(&mut s, &name, f),
+                Outcome::Ran(Figures::Consume(f)) => render_consume(&mut s, &name, f),
                 Outcome::Skipped(_) | Outcome::Failed(_) => {}
             }
         }
@@ -424,14 +593,15 @@ impl Report {
             );
             for phase in &self.settings.phases {
                 if let Some(sp) = self.headline(*phase) {
-                    let unit = if *phase == Phase::Pipeline {
-                        "ms e2e p99"
-                    } else {
-                        "/s"
+                    let unit = match phase {
+                        Phase::Pipeline => "ms e2e p99",
+                        Phase::Reply => "ms reply→Graph p99",
+                        Phase::InboxConsume => "events/s stored",
+                        _ => "/s",
                     };
                     let _ = writeln!(
                         s,
-                        "   {:<10} {:.0} [{:.0}–{:.0}] {unit} (n={})",
+                        "   {:<16} {:.1} [{:.1}–{:.1}] {unit} (n={})",
                         phase.name(),
                         sp.median,
                         sp.min,
@@ -454,7 +624,21 @@ impl Report {
                     Some(ok) => format!("  [target ≥ {INGEST_TARGET_RATIO}: {}]", verdict(ok)),
                     None => String::new(),
                 };
-                let _ = writeln!(s, "   {name:<24} {value:.2}{target}");
+                let _ = writeln!(s, "   {name:<40} {value:.2}{target}");
+            }
+        }
+        let in_phase = self.in_phase_ratios();
+        if !in_phase.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n-- ratios to a baseline measured in the same phase run (median [min–max] of the rounds)"
+            );
+            for (name, sp) in in_phase {
+                let _ = writeln!(
+                    s,
+                    "   {name:<40} {:.2} [{:.2}–{:.2}] (n={})",
+                    sp.median, sp.min, sp.max, sp.n
+                );
             }
         }
         s
@@ -518,6 +702,52 @@ impl Report {
                             .collect::<serde_json::Map<_, _>>(),
                         "first_error": f.first_error,
                     }),
+                    Outcome::Ran(Figures::Reply(f)) => json!({
+                        "status": "ran",
+                        "rate": f.rate,
+                        "customers": f.customers,
+                        "sends": f.sends,
+                        "secs": round(f.secs),
+                        "max_schedule_lag_ms": round(f.max_schedule_lag_ms),
+                        "sent": f.sent,
+                        "failed": f.failed,
+                        "refused": f.refused,
+                        "rpc_errors": f.rpc_errors,
+                        "reply_to_graph_latency": f.to_graph.json(),
+                        "reply_to_graph_p50_first_quarter_ms": round(f.to_graph_p50_first_quarter_ms),
+                        "reply_to_graph_p50_last_quarter_ms": round(f.to_graph_p50_last_quarter_ms),
+                        "reply_rpc_latency": f.rpc.json(),
+                        "sim_answer_latency": f.direct.json(),
+                        "sim_answer_errors": f.direct_errors,
+                        "sim_answer_max_schedule_lag_ms": round(f.direct_max_schedule_lag_ms),
+                        "graph_received": f.graph_received,
+                        "sim_sent": f.sim_sent,
+                        "duplicates": f.duplicates,
+                        "correct": f.correct(),
+                        "reply_to_graph_p99_over_sim_answer_p99": f.to_graph_ratio().map(round),
+                        "reply_rpc_p99_over_sim_answer_p99": f.rpc_ratio().map(round),
+                        "cpu_us_per_send": f.cpu_us_per_send.iter()
+                            .map(|(n, v)| (n.clone(), json!(v.map(round))))
+                            .collect::<serde_json::Map<_, _>>(),
+                        "first_error": f.first_error,
+                    }),
+                    Outcome::Ran(Figures::Consume(f)) => json!({
+                        "status": "ran",
+                        "events": f.events,
+                        "batch": f.batch,
+                        "linger_ms": round(f.linger_ms),
+                        "publish_per_sec": f.publish_per_sec.round(),
+                        "raw_secs": round(f.raw_secs),
+                        "raw_per_sec": f.raw_per_sec.round(),
+                        "inbox_secs": round(f.inbox_secs),
+                        "inbox_per_sec": f.inbox_per_sec.round(),
+                        "inbox_over_raw": f.ratio().map(round),
+                        "stored_messages": f.stored_messages,
+                        "redelivered": f.redelivered,
+                        "correct": f.correct(),
+                        "inbox_cpu_us_per_event": f.inbox_cpu_us_per_event.map(round),
+                        "nats_cpu_us_per_event": f.nats_cpu_us_per_event.map(round),
+                    }),
                     Outcome::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
                     Outcome::Failed(reason) => json!({ "status": "failed", "reason": reason }),
                 };
@@ -528,17 +758,23 @@ impl Report {
                 v
             })
             .collect();
-        let ratios: serde_json::Map<String, Value> = self
+        let mut ratios: serde_json::Map<String, Value> = self
             .ratios()
             .into_iter()
-            .map(|(name, value, ok)| {
-                let key = name
-                    .replace(" / ", "_over_")
-                    .replace([' ', '-'], "_")
-                    .to_lowercase();
-                (key, json!({ "value": round(value), "target_met": ok }))
-            })
+            .map(|(name, value, ok)| (json_key(name), json!({ "value": round(value), "target_met": ok })))
             .collect();
+        for (name, sp) in self.in_phase_ratios() {
+            ratios.insert(
+                json_key(name),
+                json!({
+                    "value": round(sp.median),
+                    "min": round(sp.min),
+                    "max": round(sp.max),
+                    "n": sp.n,
+                    "target_met": null,
+                }),
+            );
+        }
         json!({
             "started_at": self.started_at,
             "machine": {
@@ -559,6 +795,10 @@ impl Report {
                 "connections": st.connections,
                 "jetstream_window": st.window,
                 "pipeline_rate": st.rate,
+                "reply_rate": st.reply_rate,
+                "reply_customers": st.customers,
+                "inbox_consume_events": st.events,
+                "consumer_batch": st.consumer_batch,
                 "e2e_timeout_secs": st.e2e_timeout.as_secs_f64(),
                 "body_bytes_min": self.body_bytes.0,
                 "body_bytes_max": self.body_bytes.1,
@@ -583,6 +823,108 @@ impl Report {
         std::fs::write(path, text + "\n")?;
         Ok(())
     }
+}
+
+/// `reply RPC p99 / simulator answer p99` → `reply_rpc_p99_over_simulator_answer_p99`.
+fn json_key(name: &str) -> String {
+    name.replace(" / ", "_over_")
+        .replace('→', "_to_")
+        .replace([' ', '-'], "_")
+        .to_lowercase()
+}
+
+fn render_reply(s: &mut String, name: &str, f: &ReplyFigures) {
+    let _ = writeln!(
+        s,
+        "\n-- {name}: gateway SendMessage → inbox → token-vault → simulator Send API, open loop at {} /s \
+         over {} conversations",
+        f.rate, f.customers
+    );
+    let _ = writeln!(
+        s,
+        "   {} replies in {:.2} s (max {:.1} ms behind schedule): SENT {}, failed {}, refused {}, RPC errors {}",
+        f.sends, f.secs, f.max_schedule_lag_ms, f.sent, f.failed, f.refused, f.rpc_errors
+    );
+    let _ = writeln!(s, "   reply → Graph call  {}", f.to_graph.short());
+    let _ = writeln!(
+        s,
+        "   (reply → Graph p50 {:.2} ms over the first quarter of the run, {:.2} ms over the last: \
+         growth means the stack falls behind the rate)",
+        f.to_graph_p50_first_quarter_ms, f.to_graph_p50_last_quarter_ms
+    );
+    let _ = writeln!(s, "   reply RPC           {}", f.rpc.short());
+    let _ = writeln!(
+        s,
+        "   simulator answer    {}  (baseline: the bench's own Send API calls, same rate; {} errors, max {:.1} ms behind schedule)",
+        f.direct.short(),
+        f.direct_errors,
+        f.direct_max_schedule_lag_ms
+    );
+    let _ = writeln!(
+        s,
+        "   at the simulator: {} of {} replies arrived, {} accepted, {} duplicates [{}]",
+        f.graph_received,
+        f.sends,
+        f.sim_sent,
+        f.duplicates,
+        if f.correct() {
+            "each reply SENT exactly once"
+        } else {
+            "NOT each reply exactly once"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "   p99 ratios to the simulator's answer: reply→Graph {}, reply RPC {}",
+        opt2(f.to_graph_ratio()),
+        opt2(f.rpc_ratio())
+    );
+    let cpu: Vec<String> = f
+        .cpu_us_per_send
+        .iter()
+        .map(|(name, v)| format!("{name} {}", opt(*v)))
+        .collect();
+    let _ = writeln!(s, "   CPU µs per reply: {}", cpu.join(", "));
+    if let Some(e) = &f.first_error {
+        let _ = writeln!(s, "   first error: {e}");
+    }
+}
+
+fn render_consume(s: &mut String, name: &str, f: &ConsumeFigures) {
+    let _ = writeln!(
+        s,
+        "\n-- {name}: a backlog of {} inbound-message MetaEvents, batches of {}, linger {:.0} ms (published at {:.0} /s)",
+        f.events, f.batch, f.linger_ms, f.publish_per_sec
+    );
+    let _ = writeln!(
+        s,
+        "   raw JetStream pull (inbox's consume loop, ack only): {:.0} events/s ({:.2} s)",
+        f.raw_per_sec, f.raw_secs
+    );
+    let _ = writeln!(
+        s,
+        "   inbox → SQLite store:                               {:.0} events/s ({:.2} s)",
+        f.inbox_per_sec, f.inbox_secs
+    );
+    let _ = writeln!(
+        s,
+        "   ratio inbox / raw {}; stored messages {} of {}, redelivered {} [{}]",
+        opt2(f.ratio()),
+        f.stored_messages,
+        f.events,
+        f.redelivered,
+        if f.correct() {
+            "all stored"
+        } else {
+            "NOT all stored"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "   CPU µs per event: inbox {} (whole process: start, migrations, drain), nats-server {}",
+        opt(f.inbox_cpu_us_per_event),
+        opt(f.nats_cpu_us_per_event)
+    );
 }
 
 fn run_name(phase: Phase, round: usize, rounds: usize) -> String {
@@ -626,6 +968,10 @@ fn consumers_json(consumers: &[ConsumerLag]) -> Value {
 
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+fn opt2(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -6,15 +6,21 @@ use std::{path::PathBuf, time::Duration};
 use crate::error::{BenchError, Result};
 
 pub const USAGE: &str = "\
-scifer-bench: load driver for webhook-ingest and the webhook-to-WatchInbox pipeline
+scifer-bench: load driver for webhook-ingest, the webhook-to-WatchInbox pipeline, agent replies
+to the simulated Graph API and the inbox consumer
 
 usage: scifer-bench [flags]
-  --phases LIST        subset of jetstream,minimal,ingest,ingest-rx,pipeline (all)   SCIFER_BENCH_PHASES
+  --phases LIST        subset of jetstream,minimal,ingest,ingest-rx,pipeline,reply,        SCIFER_BENCH_PHASES
+                       inbox-consume (all)
   --rounds N           run the phases N times, interleaved; ratios use medians (1)         SCIFER_BENCH_ROUNDS
   --duration SECS      measured seconds per phase (10)                                     SCIFER_BENCH_DURATION
   --warmup SECS        unmeasured warm-up before closed-loop phases (1)                    SCIFER_BENCH_WARMUP
   --connections N      closed-loop HTTP connections (64)                                   SCIFER_BENCH_CONNECTIONS
   --rate N             pipeline open-loop deliveries per second (1000)                     SCIFER_BENCH_RATE
+  --reply-rate N       reply open-loop SendMessage calls per second (200)                  SCIFER_BENCH_REPLY_RATE
+  --customers N        reply: conversations the sends rotate over (50)                     SCIFER_BENCH_CUSTOMERS
+  --events N           inbox-consume: MetaEvents in the backlog (50000)                    SCIFER_BENCH_EVENTS
+  --consumer-batch N   inbox-consume: batch size of both consumers (1000)                  SCIFER_BENCH_CONSUMER_BATCH
   --window N           raw JetStream publishes in flight (256)                             SCIFER_BENCH_WINDOW
   --body-bytes N       approximate delivery body size (2048)                               SCIFER_BENCH_BODY_BYTES
   --e2e-timeout SECS   how long a delivery may take to show up on WatchInbox (5)           SCIFER_BENCH_E2E_TIMEOUT
@@ -31,15 +37,22 @@ pub enum Phase {
     /// webhook-ingest with its splitter off: the HTTP hot path alone (diagnostic).
     IngestReceiver,
     Pipeline,
+    /// Agent replies through gateway → inbox → token-vault → the simulator's Send API, against
+    /// direct calls to the simulator.
+    Reply,
+    /// inbox draining a MetaEvent backlog into its store, against a bare pull consumer.
+    InboxConsume,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 7] = [
         Phase::JetStream,
         Phase::Minimal,
         Phase::Ingest,
         Phase::IngestReceiver,
         Phase::Pipeline,
+        Phase::Reply,
+        Phase::InboxConsume,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +62,8 @@ impl Phase {
             Phase::Ingest => "ingest",
             Phase::IngestReceiver => "ingest-rx",
             Phase::Pipeline => "pipeline",
+            Phase::Reply => "reply",
+            Phase::InboxConsume => "inbox-consume",
         }
     }
 
@@ -64,6 +79,8 @@ impl Phase {
             Phase::Ingest => 3,
             Phase::Pipeline => 4,
             Phase::IngestReceiver => 5,
+            Phase::Reply => 6,
+            Phase::InboxConsume => 7,
         };
         n << 48
     }
@@ -77,6 +94,10 @@ pub struct Settings {
     pub warmup: Duration,
     pub connections: usize,
     pub rate: u32,
+    pub reply_rate: u32,
+    pub customers: usize,
+    pub events: usize,
+    pub consumer_batch: usize,
     pub window: usize,
     pub body_bytes: usize,
     pub e2e_timeout: Duration,
@@ -121,13 +142,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 std::env::var(var).ok().filter(|v| !v.is_empty())
             })
     };
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 14] = [
         "phases",
         "rounds",
         "duration",
         "warmup",
         "connections",
         "rate",
+        "reply-rate",
+        "customers",
+        "events",
+        "consumer-batch",
         "window",
         "body-bytes",
         "e2e-timeout",
@@ -158,6 +183,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         connections: positive(lookup("connections"), "connections", 64)?,
         rate: u32::try_from(positive(lookup("rate"), "rate", 1000)?)
             .map_err(|_| BenchError::msg("--rate is too large"))?,
+        reply_rate: u32::try_from(positive(lookup("reply-rate"), "reply-rate", 200)?)
+            .map_err(|_| BenchError::msg("--reply-rate is too large"))?,
+        customers: positive(lookup("customers"), "customers", 50)?,
+        events: positive(lookup("events"), "events", 50_000)?,
+        consumer_batch: positive(lookup("consumer-batch"), "consumer-batch", 1000)?,
         window: positive(lookup("window"), "window", 256)?,
         body_bytes: positive(lookup("body-bytes"), "body-bytes", 2048)?,
         e2e_timeout: secs(lookup("e2e-timeout"), "e2e-timeout", 5.0)?,
@@ -206,6 +236,15 @@ mod tests {
         assert_eq!(s.connections, 8);
         assert_eq!(s.phases, vec![Phase::Minimal, Phase::Ingest]);
         assert_eq!(s.window, 256);
+        assert_eq!(s.reply_rate, 200);
+
+        let Command::Run(s) =
+            parse(args("--phases reply,inbox-consume --events=1000 --reply-rate 50")).unwrap()
+        else {
+            panic!("expected settings");
+        };
+        assert_eq!(s.phases, vec![Phase::Reply, Phase::InboxConsume]);
+        assert_eq!((s.events, s.reply_rate), (1000, 50));
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! The four phases. Each sets up its own bus prefix (and services), runs, tears down, and returns
+//! The phases. Each sets up its own bus prefix (and services), runs, tears down, and returns
 //! an [`Outcome`]: a phase whose binaries are missing is skipped, one that breaks is reported as
 //! failed, and the run goes on either way.
 
+mod account;
+mod inbox_consume;
 mod jetstream;
 mod pipeline;
 mod receivers;
+mod reply;
 
 use std::sync::Arc;
 
@@ -30,6 +33,8 @@ pub async fn run(phase: Phase, ctx: &Ctx) -> Outcome {
         Phase::JetStream | Phase::Minimal => &[],
         Phase::Ingest | Phase::IngestReceiver => &["webhook-ingest"],
         Phase::Pipeline => &["webhook-ingest", "inbox", "gateway"],
+        Phase::Reply => &["webhook-ingest", "inbox", "gateway", "token-vault"],
+        Phase::InboxConsume => &["inbox"],
     };
     if let Some(reason) = missing_binaries(needs) {
         return Outcome::Skipped(reason);
@@ -43,6 +48,8 @@ pub async fn run(phase: Phase, ctx: &Ctx) -> Outcome {
         Phase::Minimal => receivers::minimal(ctx, &bus).await.map(Figures::Http),
         Phase::Ingest | Phase::IngestReceiver => receivers::ingest(ctx, &bus, phase).await.map(Figures::Http),
         Phase::Pipeline => pipeline::run(ctx, &bus).await.map(Figures::Pipeline),
+        Phase::Reply => reply::run(ctx, &bus).await.map(Figures::Reply),
+        Phase::InboxConsume => inbox_consume::run(ctx, &bus).await.map(Figures::Consume),
     };
     delete_streams(ctx, &bus).await;
     match result {
@@ -69,6 +76,7 @@ async fn delete_streams(ctx: &Ctx, bus: &Bus) {
         StreamKind::Meta,
         StreamKind::Channels,
         StreamKind::Inbox,
+        StreamKind::Audit,
     ] {
         let _ = js.delete_stream(bus.stream_name(kind)).await;
     }

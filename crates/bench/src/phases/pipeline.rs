@@ -1,6 +1,7 @@
 //! The whole path at a fixed arrival rate: webhook-ingest (receive + split) → inbox (store, emit
 //! InboxEvents) → gateway WatchInbox. Each delivery's latency runs from its POST to the
-//! `MessageCreated` carrying its `mid`, read by a native gRPC client on the gateway.
+//! `MessageCreated` carrying its `mid`, read by a native gRPC client on the gateway, signed in as
+//! the owner of the workspace the channel belongs to.
 
 use std::{
     sync::{
@@ -18,7 +19,11 @@ use scifer_proto::{
 use scifer_test_support::TestDb;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use super::{Ctx, loopback_addr, start_service};
+use super::{
+    Ctx,
+    account::{Authed, Session},
+    loopback_addr, start_service,
+};
 use crate::{
     bodies::{APP_SECRET, PAGE_ID, VERIFY_TOKEN, seq_of_mid},
     driver::{self, SendLog, Target, histogram, micros},
@@ -29,7 +34,6 @@ use crate::{
     sys::{self, CpuMeter},
 };
 
-pub const WORKSPACE: &str = "bench";
 /// Warm-up deliveries use sequence numbers from here on (relative to the phase's base).
 const WARMUP_OFFSET: u64 = 1 << 40;
 /// How long the empty pipeline may take to deliver its first message.
@@ -42,7 +46,6 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
     let client = scifer_events::connect(&ctx.nats_url).await?;
     let js = async_nats::jetstream::new(client);
     bus.ensure_default_stream(&js, StreamKind::Channels).await?;
-    seed_channel(&js, bus).await?;
 
     let common = |extra: Vec<(&'static str, String)>| {
         let mut env = vec![
@@ -54,6 +57,7 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
         env
     };
     let db = TestDb::sqlite();
+    let gateway_db = TestDb::sqlite();
     let inbox_addr = loopback_addr();
     let inbox = start_service(
         "inbox",
@@ -82,15 +86,26 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
         common(vec![
             ("LISTEN_ADDR", gateway_addr.clone()),
             ("INBOX_URL", format!("http://{inbox_addr}")),
+            ("DATABASE_URL", gateway_db.url().to_string()),
         ]),
         format!("http://{gateway_addr}/readyz"),
     )
     .await?;
+    // The gateway serves a workspace's inbox to its members only: sign up, create the workspace,
+    // and connect the channel there. Deliveries that beat the channel to inbox wait for it.
+    let session = Session::sign_up(&format!("http://{gateway_addr}")).await?;
+    seed_channel(&js, bus, &session.workspace).await?;
 
     let total = (f64::from(st.rate) * st.duration.as_secs_f64()).round().max(1.0) as usize;
     let log = Arc::new(SendLog::new(Phase::Pipeline.seq_base(), total));
     let arrivals = Arc::new(Arrivals::new(total));
-    let watch = Watch::start(format!("http://{gateway_addr}"), log.clone(), arrivals.clone()).await?;
+    let watch = Watch::start(
+        InboxApiClient::new(session.authed()?),
+        session.workspace.clone(),
+        log.clone(),
+        arrivals.clone(),
+    )
+    .await?;
 
     // Open loop: the pool grows to whatever concurrency the rate and latency need.
     let target = Arc::new(Target::new(&format!("http://{listen}/webhooks/meta"), 1024)?);
@@ -138,7 +153,7 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
             (s, a) => e2e.saturating_record(micros(Duration::from_nanos(a.saturating_sub(s)))),
         }
     }
-    drop((gateway, ingest, inbox, db));
+    drop((gateway, ingest, inbox, db, gateway_db));
     Ok(PipelineFigures {
         rate: st.rate,
         secs: sent.elapsed.as_secs_f64(),
@@ -161,14 +176,14 @@ pub async fn run(ctx: &Ctx, bus: &Bus) -> Result<PipelineFigures> {
     })
 }
 
-/// Connects a Messenger channel for [`PAGE_ID`] in [`WORKSPACE`], as token-vault would.
-async fn seed_channel(js: &async_nats::jetstream::Context, bus: &Bus) -> Result<()> {
+/// Connects a Messenger channel for [`PAGE_ID`] in `workspace`, as token-vault would.
+pub async fn seed_channel(js: &async_nats::jetstream::Context, bus: &Bus, workspace: &str) -> Result<()> {
     let now = chrono::Utc::now();
     let event = ChannelEvent {
         state_reason: String::new(),
         parent_account_id: String::new(),
         event_id: uuid::Uuid::new_v4().to_string(),
-        workspace_id: WORKSPACE.into(),
+        workspace_id: workspace.into(),
         channel_id: "ch-bench-messenger".into(),
         kind: ChannelKind::Messenger as i32,
         account_id: PAGE_ID.into(),
@@ -283,16 +298,18 @@ struct Watch {
 
 impl Watch {
     /// Returns once the first stream is open.
-    async fn start(url: String, log: Arc<SendLog>, arrivals: Arc<Arrivals>) -> Result<Self> {
-        let mut client = InboxApiClient::connect(url.clone())
-            .await
-            .map_err(|e| BenchError::msg(format!("cannot connect to the gateway at {url}: {e}")))?;
+    async fn start(
+        mut client: InboxApiClient<Authed>,
+        workspace: String,
+        log: Arc<SendLog>,
+        arrivals: Arc<Arrivals>,
+    ) -> Result<Self> {
         let (opened_tx, opened_rx) = oneshot::channel::<std::result::Result<(), String>>();
         let task = tokio::spawn(async move {
             let mut opened = Some(opened_tx);
             loop {
                 let request = WatchInboxRequest {
-                    workspace_id: WORKSPACE.into(),
+                    workspace_id: workspace.clone(),
                 };
                 match client.watch_inbox(request).await {
                     Ok(response) => {
