@@ -633,7 +633,12 @@ impl GraphClient {
     /// Starts downloading a media URL that Graph returned (WhatsApp `GET /{media-id}` → `url`),
     /// with the channel's token as the bearer. The caller decides which hosts it trusts; no
     /// redirect is followed, and nothing but the bearer is sent.
-    pub async fn download_media(&self, url: Url, token: &Token, max_bytes: u64) -> Result<MediaDownload, GraphError> {
+    pub async fn download_media(
+        &self,
+        url: Url,
+        token: &Token,
+        max_bytes: u64,
+    ) -> Result<MediaDownload, GraphError> {
         let response = self
             .http
             .get(url)
@@ -643,11 +648,15 @@ impl GraphClient {
             .map_err(|e| transport_error(e, &[token.expose()]))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(GraphError::Transport(format!("media download answered HTTP {status}")));
+            return Err(GraphError::Transport(format!(
+                "media download answered HTTP {status}"
+            )));
         }
         let declared_len = response.content_length();
         if declared_len.is_some_and(|n| n > max_bytes) {
-            return Err(GraphError::Decode(format!("media is larger than {max_bytes} bytes")));
+            return Err(GraphError::Decode(format!(
+                "media is larger than {max_bytes} bytes"
+            )));
         }
         let mime_type = response
             .headers()
