@@ -319,23 +319,13 @@ impl Sender {
         } else {
             gate::Intent::Reply
         };
-        let decision = gate::decide(
-            &self.policy,
-            &target.gate_conversation(),
-            &gate::SendRequest {
-                author: gate_author,
-                content,
-                intent,
-            },
-            Utc::now(),
-        );
-        let allowed = match decision {
-            Decision::Refused(r) => {
+        let allowed = match self.gate(&target, gate_author, content, intent) {
+            Ok(allowed) => allowed,
+            Err(refused) => {
                 return Ok(SendMessageResponse {
-                    result: Some(send_message_response::Result::Refusal(refusal(&r))),
+                    result: Some(send_message_response::Result::Refusal(refused)),
                 });
             }
-            Decision::Allowed(a) => a,
         };
         let vault = self.vault.clone().ok_or(InboxError::SendingNotConfigured)?;
 
@@ -454,23 +444,13 @@ impl Sender {
                 quick_replies: Vec::new(),
             },
         };
-        let decision = gate::decide(
-            &self.policy,
-            &target.gate_conversation(),
-            &gate::SendRequest {
-                author: gate_author,
-                content: gate::Content::FreeForm,
-                intent: gate::Intent::Reply,
-            },
-            Utc::now(),
-        );
-        let allowed = match decision {
-            Decision::Refused(r) => {
+        let allowed = match self.gate(&target, gate_author, gate::Content::FreeForm, gate::Intent::Reply) {
+            Ok(allowed) => allowed,
+            Err(refused) => {
                 return Ok(SendMessageResponse {
-                    result: Some(send_message_response::Result::Refusal(refusal(&r))),
+                    result: Some(send_message_response::Result::Refusal(refused)),
                 });
             }
-            Decision::Allowed(a) => a,
         };
         let vault = self.vault.clone().ok_or(InboxError::SendingNotConfigured)?;
         // Back to PENDING for the new attempt, only from FAILED (the consumer never moves a
@@ -510,6 +490,25 @@ impl Sender {
         );
         let answered = self.deliver(vault, &target, &pending, &body, &author).await;
         Ok(message_response(&answered))
+    }
+
+    /// The send gate's answer for a send now: how to send it, or why not.
+    fn gate(
+        &self,
+        target: &Target,
+        author: gate::AuthorKind,
+        content: gate::Content,
+        intent: gate::Intent,
+    ) -> Result<gate::Allowed, SendRefusal> {
+        let request = gate::SendRequest {
+            author,
+            content,
+            intent,
+        };
+        match gate::decide(&self.policy, &target.gate_conversation(), &request, Utc::now()) {
+            Decision::Allowed(a) => Ok(a),
+            Decision::Refused(r) => Err(refusal(&r)),
+        }
     }
 
     async fn by_key(&self, ws: &WorkspaceId, key: &str) -> Result<Option<message::Model>, InboxError> {

@@ -53,7 +53,8 @@ fn state_hash(state: &str) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, state.as_bytes()))
 }
 
-fn graph_failure(e: GraphError) -> VaultError {
+/// Meta's refusal (or Graph being out of reach) as the vault's error for a call it makes itself.
+pub(crate) fn graph_failure(e: GraphError) -> VaultError {
     match e {
         GraphError::Meta(m) => VaultError::Meta(format!(
             "{} (code {}{})",

@@ -81,10 +81,7 @@ impl Vault {
                 )
                 .await?;
                 self.published();
-                return Err(match e {
-                    GraphError::Meta(m) => VaultError::Meta(format!("{} (code {})", m.message, m.code)),
-                    other => VaultError::GraphUnavailable(other.to_string()),
-                });
+                return Err(crate::connect::graph_failure(e));
             }
         };
         let url = body["url"]
@@ -112,7 +109,7 @@ impl Vault {
             .graph
             .download_media(url, &token, self.media_max_bytes)
             .await
-            .map_err(|e| VaultError::GraphUnavailable(e.to_string()))?;
+            .map_err(crate::connect::graph_failure)?;
         self.record(
             &self.db,
             audit(Outcome::Success, format!("caller={caller} action=FETCH_MEDIA")),
