@@ -13,6 +13,7 @@ use scifer_proto::events::v1::{ChannelKind, ChannelState};
 /// | `<P>_CHANNELS`   | `<p>.channel.<state>`                           | token-vault    |
 /// | `<P>_INBOX`      | `<p>.inbox.<workspace>.<kind>`                  | inbox          |
 /// | `<P>_AUDIT`      | `<p>.audit.<workspace>`                         | any service (audit events) |
+/// | (none: live only) | `<p>.live.<workspace>.<kind>`                  | gateway (typing) |
 #[derive(Debug, Clone)]
 pub struct Bus {
     prefix: String,
@@ -108,6 +109,15 @@ impl Bus {
     /// Every inbox event of one workspace: what the gateway's watch stream subscribes to.
     pub fn inbox_workspace_filter(&self, workspace_id: &str) -> String {
         format!("{}.inbox.{}.>", self.prefix, workspace_id)
+    }
+    /// Where the gateway publishes a live-only `InboxEvent` (typing) of one workspace. No stream
+    /// captures `<p>.live.>`: these events reach whoever watches at that moment and nobody later.
+    pub fn live_event(&self, workspace_id: &str, kind: &str) -> String {
+        format!("{}.live.{}.{}", self.prefix, workspace_id, kind)
+    }
+    /// Every live-only event of one workspace: the watch stream's second subscription.
+    pub fn live_workspace_filter(&self, workspace_id: &str) -> String {
+        format!("{}.live.{}.>", self.prefix, workspace_id)
     }
     /// Where a service publishes an `AuditEvent` of one workspace.
     pub fn audit_event(&self, workspace_id: &str) -> String {
@@ -228,6 +238,8 @@ mod tests {
             "t-42.meta.messenger.message"
         );
         assert_eq!(bus.inbox_workspace_filter("ws1"), "t-42.inbox.ws1.>");
+        assert_eq!(bus.live_event("ws1", "typing"), "t-42.live.ws1.typing");
+        assert_eq!(bus.live_workspace_filter("ws1"), "t-42.live.ws1.>");
         assert_eq!(bus.stream_name(StreamKind::Ingest), "T_42_INGEST");
         assert_eq!(
             bus.channel_event(ChannelState::Connected),

@@ -12,9 +12,9 @@ use scifer_proto::{
         GetAssignmentSettingsRequest, GetContactRequest, GetConversationRequest, ListCannedResponsesRequest,
         ListConversationsRequest, MarkReadRequest, MergeContactsRequest, RenderCannedResponseRequest,
         RetryMessageRequest, SearchMessagesRequest, SendMessageRequest, SetAgentAvailabilityRequest,
-        SuggestReplyRequest, UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest,
-        UpdateContactRequest, UpdateConversationRequest, UpdateLabelsRequest, WatchInboxRequest,
-        inbox_api_server,
+        SetTypingRequest, SetTypingResponse, SuggestReplyRequest, UpdateAssignmentSettingsRequest,
+        UpdateCannedResponseRequest, UpdateContactRequest, UpdateConversationRequest, UpdateLabelsRequest,
+        WatchInboxRequest, inbox_api_server,
     },
     inbox::v1::{
         self as inbox, AgentAvailability, AssignmentSettings, CannedResponse, ContactProfile, Conversation,
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::{
     audit::{ACCESS_DENIED, AI_SUGGESTED, Auditor},
     auth::{Actor, Authenticator},
-    domain::{Invalid, Role},
+    domain::{Invalid, Role, WatchScope, timestamp, typing_event},
     error::GatewayError,
     inbox::InboxClient,
     store,
@@ -181,15 +181,37 @@ impl inbox_api_server::InboxApi for InboxApi {
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
         let actor = Actor::of(&request)?;
         let workspace = actor.membership()?.workspace.clone();
+        let scope = WatchScope::new(actor.user_id.clone(), &request.get_ref().conversation_id);
         let auth = self.auth.clone();
         let check: Check = Box::new(move || {
             let (auth, actor) = (auth.clone(), actor.clone());
             Box::pin(async move { auth.still_allowed(&actor).await })
         });
-        let events = self.watcher.watch(&workspace, check).await?;
+        let events = self.watcher.watch(&workspace, scope, check).await?;
         Ok(Response::new(
             events.map(|item| item.map_err(Status::from)).boxed(),
         ))
+    }
+
+    async fn set_typing(
+        &self,
+        request: Request<SetTypingRequest>,
+    ) -> Result<Response<SetTypingResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let workspace = actor.membership()?.workspace.clone();
+        let req = request.into_inner();
+        let (event, expires_at) = typing_event(
+            workspace.as_str(),
+            &req.conversation_id,
+            &actor.user_id,
+            req.typing,
+            chrono::Utc::now(),
+        )
+        .map_err(GatewayError::from)?;
+        self.watcher.publish_live("typing", &event).await?;
+        Ok(Response::new(SetTypingResponse {
+            expires_at: Some(timestamp(expires_at)),
+        }))
     }
 
     async fn send_message(

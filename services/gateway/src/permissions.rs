@@ -79,6 +79,11 @@ pub const TABLE: &[(&str, Access)] = &[
     // Replying to customers is for agents and above; viewers read only. Asking whether a reply
     // could go out now is a read: it tells what the conversation already shows (when the customer
     // last wrote), changes nothing, and lets every member's composer show the window.
+    // Typing is part of replying; viewers never reply, so they never type.
+    (
+        "/scifer.gateway.v1.InboxApi/SetTyping",
+        Access::Workspace(Role::Agent),
+    ),
     (
         "/scifer.gateway.v1.InboxApi/SendMessage",
         Access::Workspace(Role::Agent),

@@ -31,6 +31,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use scifer_ids::WorkspaceId;
 
+use crate::domain::WatchScope;
 use crate::error::GatewayError;
 
 /// Events buffered per watcher before it counts as too slow. A browser tab that is merely busy
@@ -104,24 +105,29 @@ impl Watcher {
         }
     }
 
-    /// Subscribes to the workspace's inbox events. Returns once the server has registered the
-    /// subscription, so every event published after the caller sees the stream open is delivered.
-    /// `check` runs every `WATCH_RECHECK_SECS` while the stream is open; its first failure ends it.
-    pub async fn watch(&self, workspace: &WorkspaceId, check: Check) -> Result<EventStream, GatewayError> {
+    /// Subscribes to the workspace's inbox events and its live-only events (typing). Returns once
+    /// the server has registered both subscriptions, so every event published after the caller
+    /// sees the stream open is delivered; `scope` then picks this watcher's events. `check` runs
+    /// every `WATCH_RECHECK_SECS` while the stream is open; its first failure ends it.
+    pub async fn watch(
+        &self,
+        workspace: &WorkspaceId,
+        scope: WatchScope,
+        check: Check,
+    ) -> Result<EventStream, GatewayError> {
         if self.shutdown.is_cancelled() {
             return Err(GatewayError::ShuttingDown);
         }
-        let subject = self.bus.inbox_workspace_filter(workspace.as_str());
+        let stored = self.bus.inbox_workspace_filter(workspace.as_str());
+        let live = self.bus.live_workspace_filter(workspace.as_str());
         let subscribe = async {
-            let subscriber = self
-                .nats
-                .subscribe(subject)
-                .await
-                .map_err(|e| GatewayError::Bus(e.into()))?;
+            let bus_error = |e: async_nats::SubscribeError| GatewayError::Bus(e.into());
+            let stored = self.nats.subscribe(stored).await.map_err(bus_error)?;
+            let live = self.nats.subscribe(live).await.map_err(bus_error)?;
             // SUB is only queued by `subscribe`; the PING/PONG of a flush proves the server has
             // processed it, which is what "live from the moment of the call" needs.
             self.nats.flush().await.map_err(|e| GatewayError::Bus(e.into()))?;
-            Ok::<_, GatewayError>(subscriber)
+            Ok::<_, GatewayError>(futures::stream::select(stored, live))
         };
         let subscriber = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribe)
             .await
@@ -134,6 +140,7 @@ impl Watcher {
             forward(
                 subscriber,
                 workspace.clone(),
+                scope,
                 tx,
                 self.shutdown.clone(),
                 Recheck {
@@ -148,12 +155,25 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Publishes a live-only event (typing) to the workspace's watchers of this moment: core NATS,
+    /// so it is never stored and reaches nobody when nobody watches, which is what it is for.
+    pub async fn publish_live(&self, kind: &str, event: &InboxEvent) -> Result<(), GatewayError> {
+        let subject = self.bus.live_event(&event.workspace_id, kind);
+        self.nats
+            .publish(subject, event.encode_to_vec().into())
+            .await
+            .map_err(|e| GatewayError::Bus(e.into()))
+    }
+}
+
 /// Moves events from `messages` to `tx` until the watcher goes away (`tx` closed), the gateway shuts
 /// down, the subscription ends, the watcher falls behind or `recheck` fails. Dropping `messages`
 /// unsubscribes.
 async fn forward<S>(
     mut messages: S,
     workspace: WorkspaceId,
+    scope: WatchScope,
     tx: mpsc::Sender<Result<InboxEvent, GatewayError>>,
     shutdown: CancellationToken,
     mut recheck: Recheck,
@@ -205,6 +225,9 @@ async fn forward<S>(
         let Some(event) = decode(&message, &workspace) else {
             continue;
         };
+        if !scope.admits(&event) {
+            continue;
+        }
         match tx.try_send(Ok(event)) {
             Ok(()) => {}
             Err(TrySendError::Closed(_)) => return,
@@ -314,6 +337,11 @@ mod tests {
         WorkspaceId::parse("ws1").unwrap()
     }
 
+    /// A whole-workspace watch by a member who appears in none of the events.
+    fn everything() -> WatchScope {
+        WatchScope::new("watcher", "")
+    }
+
     /// A check that always passes, rarely run.
     fn allowed() -> Recheck {
         Recheck {
@@ -348,12 +376,44 @@ mod tests {
         tokio::spawn(forward(
             input,
             ws(),
+            everything(),
             tx,
             CancellationToken::new(),
             allowed(),
             active.enter(),
         ));
         assert_eq!(next(&mut rx).await.unwrap().event_id, "mine");
+    }
+
+    #[tokio::test]
+    async fn events_outside_the_watchers_scope_are_skipped() {
+        use scifer_proto::events::v1::{ReadMarkerMoved, inbox_event::Kind};
+        let read_by = |user: &str, id: &str| {
+            let event = InboxEvent {
+                event_id: id.into(),
+                workspace_id: "ws1".into(),
+                kind: Some(Kind::ReadMarkerMoved(ReadMarkerMoved {
+                    conversation_id: "c1".into(),
+                    user_id: user.into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            };
+            raw(Bytes::from(event.encode_to_vec()))
+        };
+        let (tx, mut rx) = mpsc::channel(8);
+        let input = open(vec![read_by("bob", "bobs"), read_by("alice", "alices")]);
+        let active = ActiveWatches::default();
+        tokio::spawn(forward(
+            input,
+            ws(),
+            WatchScope::new("alice", ""),
+            tx,
+            CancellationToken::new(),
+            allowed(),
+            active.enter(),
+        ));
+        assert_eq!(next(&mut rx).await.unwrap().event_id, "alices");
     }
 
     #[tokio::test]
@@ -372,6 +432,7 @@ mod tests {
         let task = tokio::spawn(forward(
             input,
             ws(),
+            everything(),
             tx,
             CancellationToken::new(),
             allowed(),
@@ -404,6 +465,7 @@ mod tests {
         let task = tokio::spawn(forward(
             open(vec![]),
             ws(),
+            everything(),
             tx,
             shutdown.clone(),
             allowed(),
@@ -423,6 +485,7 @@ mod tests {
         let task = tokio::spawn(forward(
             open(vec![]),
             ws(),
+            everything(),
             tx,
             CancellationToken::new(),
             allowed(),
@@ -464,6 +527,7 @@ mod tests {
         let task = tokio::spawn(forward(
             input,
             ws(),
+            everything(),
             tx,
             CancellationToken::new(),
             recheck,

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use scifer_proto::events::v1::{self as ev, InboxEvent, inbox_event};
 use scifer_proto::inbox::v1::{self as pb, MarkReadRequest, MarkReadResponse, MessageDirection};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -13,7 +14,9 @@ use sea_orm::{
 };
 
 use crate::{
+    apply::Emission,
     consumer::Engine,
+    convert,
     domain::{AgentId, WorkspaceId},
     error::InboxError,
     store::{
@@ -89,7 +92,8 @@ pub async fn counts(
 
 /// Moves `agent`'s marker of a conversation forward to a message (its newest by default); never
 /// back. Holds the engine's write lock so that the marker cannot outlive a conversation a
-/// disconnect is deleting.
+/// disconnect is deleting. A move is announced (`ReadMarkerMoved`) so the agent's other watchers
+/// update their unread count.
 pub async fn mark_read(
     db: &DatabaseConnection,
     engine: &Engine,
@@ -97,7 +101,7 @@ pub async fn mark_read(
     agent: &AgentId,
     req: MarkReadRequest,
 ) -> Result<MarkReadResponse, InboxError> {
-    {
+    let moved_to = {
         let _writer = engine.lock_writes().await;
         let txn = scifer_db::begin_write(db).await?;
         let conv = store::find_conversation(&txn, ws, &req.conversation_id)
@@ -120,6 +124,7 @@ pub async fn mark_read(
             (None, false) => return Err(InboxError::MessageNotFound),
             (None, true) => None,
         };
+        let mut moved_to = None;
         if let Some(target) = target {
             let current = read_marker::Entity::find_by_id((agent.as_str().to_string(), conv.id.clone()))
                 .one(&txn)
@@ -152,12 +157,58 @@ pub async fn mark_read(
                     )
                     .exec_without_returning(&txn)
                     .await?;
+                moved_to = Some(target.id);
             }
         }
         txn.commit().await?;
-    }
+        moved_to
+    };
     let unread = counts(db, agent, std::slice::from_ref(&req.conversation_id)).await?;
-    Ok(MarkReadResponse {
-        unread_count: unread.get(&req.conversation_id).copied().unwrap_or(0),
-    })
+    let unread_count = unread.get(&req.conversation_id).copied().unwrap_or(0);
+    if let Some(read_message_id) = moved_to {
+        engine
+            .announce(vec![read_marker_moved(
+                ws,
+                agent,
+                &req.conversation_id,
+                read_message_id,
+                unread_count,
+            )])
+            .await;
+    }
+    Ok(MarkReadResponse { unread_count })
+}
+
+/// The `ReadMarkerMoved` event of one move; its id names the marker's new position, so a
+/// republished move is deduplicated by the bus.
+fn read_marker_moved(
+    ws: &WorkspaceId,
+    agent: &AgentId,
+    conversation_id: &str,
+    read_message_id: String,
+    unread_count: i64,
+) -> Emission {
+    let msg_id = format!(
+        "inbox.read_marker_moved.{}.{}.{}",
+        conversation_id,
+        agent.as_str(),
+        read_message_id
+    );
+    Emission {
+        subject_kind: "read_marker_moved",
+        workspace_id: ws.as_str().to_string(),
+        msg_id: msg_id.clone(),
+        event: InboxEvent {
+            event_id: msg_id,
+            workspace_id: ws.as_str().to_string(),
+            at: Some(convert::timestamp(chrono::Utc::now().timestamp_millis())),
+            kind: Some(inbox_event::Kind::ReadMarkerMoved(ev::ReadMarkerMoved {
+                conversation_id: conversation_id.to_string(),
+                user_id: agent.as_str().to_string(),
+                read_message_id,
+                unread_count,
+            })),
+        },
+        cause: String::new(),
+    }
 }

@@ -310,6 +310,7 @@ impl Watch {
             loop {
                 let request = WatchInboxRequest {
                     workspace_id: workspace.clone(),
+                    conversation_id: String::new(),
                 };
                 match client.watch_inbox(request).await {
                     Ok(response) => {

@@ -4,11 +4,13 @@ mod app_url;
 mod credentials;
 mod reauth;
 mod token;
+mod watch_scope;
 
 pub use app_url::{AppUrl, InvalidUrl, check_redirect_uri};
 pub use credentials::{HashError, Password, PasswordHasher};
 pub use reauth::{ReauthReason, display_name, kind_label};
 pub use token::{InvitationToken, SessionToken, TokenHash};
+pub use watch_scope::{WatchScope, timestamp, typing_event};
 
 use scifer_proto::gateway::v1 as proto;
 

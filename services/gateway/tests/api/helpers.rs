@@ -305,20 +305,26 @@ impl TestApp {
 
     /// Publishes an inbox event for `workspace` through JetStream, as inbox does.
     pub async fn publish_inbox_event(&self, workspace: &str, event_id: &str) {
-        let js = async_nats::jetstream::new(self.nats.clone());
-        self.bus
-            .ensure_default_stream(&js, scifer_events::StreamKind::Inbox)
-            .await
-            .expect("inbox stream");
         let event = InboxEvent {
             event_id: event_id.into(),
             workspace_id: workspace.into(),
             ..Default::default()
         };
+        self.publish_full_inbox_event(event).await;
+    }
+
+    /// Publishes `event` as inbox does, under its workspace's subject.
+    pub async fn publish_full_inbox_event(&self, event: InboxEvent) {
+        let (workspace, event_id) = (event.workspace_id.clone(), event.event_id.clone());
+        let js = async_nats::jetstream::new(self.nats.clone());
+        self.bus
+            .ensure_default_stream(&js, scifer_events::StreamKind::Inbox)
+            .await
+            .expect("inbox stream");
         Publisher::new(js)
             .publish(
-                self.bus.inbox_event(workspace, "message_created"),
-                event_id,
+                self.bus.inbox_event(&workspace, "message_created"),
+                &event_id,
                 &event,
             )
             .await

@@ -11,7 +11,10 @@ async fn graceful_shutdown_with_an_open_watch_stream_finishes_promptly() {
     let (owner, ws) = app.owner_with_workspace().await;
     let mut stream = app
         .inbox_client(Some(&owner.token))
-        .watch_inbox(WatchInboxRequest { workspace_id: ws })
+        .watch_inbox(WatchInboxRequest {
+            workspace_id: ws,
+            conversation_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use scifer_proto::{
-    events::v1::InboxEvent,
-    gateway::v1::{LogoutRequest, RemoveMemberRequest, Role, WatchInboxRequest},
+    events::v1::{InboxEvent, ReadMarkerMoved, inbox_event::Kind},
+    gateway::v1::{LogoutRequest, RemoveMemberRequest, Role, SetTypingRequest, WatchInboxRequest},
 };
 use tonic::{Code, Status, Streaming};
 
@@ -15,7 +15,132 @@ use crate::helpers::{PATIENCE, TestApp, spawn_app};
 fn watch(workspace: &str) -> WatchInboxRequest {
     WatchInboxRequest {
         workspace_id: workspace.into(),
+        conversation_id: String::new(),
     }
+}
+
+async fn next_event(stream: &mut Streaming<InboxEvent>) -> InboxEvent {
+    tokio::time::timeout(PATIENCE, stream.message())
+        .await
+        .expect("no event in time")
+        .expect("stream failed")
+        .expect("stream ended")
+}
+
+fn read_marker(workspace: &str, event_id: &str, conversation: &str, user: &str) -> InboxEvent {
+    InboxEvent {
+        event_id: event_id.into(),
+        workspace_id: workspace.into(),
+        kind: Some(Kind::ReadMarkerMoved(ReadMarkerMoved {
+            conversation_id: conversation.into(),
+            user_id: user.into(),
+            read_message_id: "m1".into(),
+            unread_count: 0,
+        })),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn typing_reaches_teammates_but_not_the_typist_and_viewers_cannot_type() {
+    let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
+    let agent = app.sign_up("agent").await;
+    let viewer = app.sign_up("viewer").await;
+    app.add_member(&owner, &ws, &agent, Role::Agent).await;
+    app.add_member(&owner, &ws, &viewer, Role::Viewer).await;
+    let mut owners = app
+        .inbox_client(Some(&owner.token))
+        .watch_inbox(watch(&ws))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut agents = app
+        .inbox_client(Some(&agent.token))
+        .watch_inbox(watch(&ws))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let typing = app
+        .inbox_client(Some(&agent.token))
+        .set_typing(SetTypingRequest {
+            workspace_id: ws.clone(),
+            conversation_id: "c1".into(),
+            typing: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let event = next_event(&mut owners).await;
+    let Some(Kind::TypingChanged(t)) = &event.kind else {
+        panic!("expected typing, got {event:?}")
+    };
+    assert_eq!(
+        (t.conversation_id.as_str(), t.user_id.as_str(), t.typing),
+        ("c1", agent.user_id.as_str(), true)
+    );
+    assert_eq!(t.expires_at, typing.expires_at);
+    assert!(typing.expires_at.unwrap().seconds > chrono::Utc::now().timestamp());
+
+    // The typist's own stream skipped it: the next thing it sees is the event published after.
+    app.publish_inbox_event(&ws, "after-typing").await;
+    assert_eq!(next_event(&mut agents).await.event_id, "after-typing");
+
+    let refused = app
+        .inbox_client(Some(&viewer.token))
+        .set_typing(SetTypingRequest {
+            workspace_id: ws.clone(),
+            conversation_id: "c1".into(),
+            typing: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let invalid = app
+        .inbox_client(Some(&agent.token))
+        .set_typing(SetTypingRequest {
+            workspace_id: ws.clone(),
+            conversation_id: " ".into(),
+            typing: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument, "{invalid:?}");
+}
+
+#[tokio::test]
+async fn read_markers_reach_only_their_member_and_a_conversation_watch_only_its_conversation() {
+    let app = spawn_app().await;
+    let (owner, ws) = app.owner_with_workspace().await;
+    let agent = app.sign_up("agent").await;
+    app.add_member(&owner, &ws, &agent, Role::Agent).await;
+    let mut owners = app
+        .inbox_client(Some(&owner.token))
+        .watch_inbox(watch(&ws))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut agent_on_c2 = app
+        .inbox_client(Some(&agent.token))
+        .watch_inbox(WatchInboxRequest {
+            workspace_id: ws.clone(),
+            conversation_id: "c2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // In publish order: the agent's marker on c1, the owner's on c2, the agent's on c2.
+    app.publish_full_inbox_event(read_marker(&ws, "agent-c1", "c1", &agent.user_id))
+        .await;
+    app.publish_full_inbox_event(read_marker(&ws, "owner-c2", "c2", &owner.user_id))
+        .await;
+    app.publish_full_inbox_event(read_marker(&ws, "agent-c2", "c2", &agent.user_id))
+        .await;
+
+    assert_eq!(next_event(&mut owners).await.event_id, "owner-c2");
+    assert_eq!(next_event(&mut agent_on_c2).await.event_id, "agent-c2");
 }
 
 #[tokio::test]

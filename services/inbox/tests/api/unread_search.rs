@@ -1,8 +1,10 @@
 //! Unread counts per user (read markers that only move forward; customer messages only) and
 //! search over message texts and contact names.
 
+use futures::StreamExt;
+use prost::Message as _;
 use scifer_proto::{
-    events::v1::{ChannelKind, meta_event::Kind},
+    events::v1::{ChannelKind, InboxEvent, inbox_event, meta_event::Kind},
     inbox::v1::{
         AddNoteRequest, Conversation, GetConversationRequest, ListConversationsRequest, MarkReadRequest,
         SearchHit, SearchMessagesRequest,
@@ -269,4 +271,67 @@ async fn search_finds_message_texts_and_contact_names_with_wildcards_taken_liter
         assert_eq!(refused.code(), Code::InvalidArgument, "{query:?} {limit}");
     }
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_marker_that_moves_is_announced_to_its_member_with_the_unread_count() {
+    let app = spawn_app().await;
+    let t0 = now_ms() - 60_000;
+    let ws = workspace_with_customers(&app, PAGE, &["PSID_A"], t0).await;
+    app.publish_meta(&inbound(
+        ChannelKind::Messenger,
+        PAGE,
+        "PSID_A",
+        "m_2",
+        "second",
+        t0 + 1_000,
+    ))
+    .await;
+    app.wait_for_messages(&ws, 2).await;
+    let id = app.conversations(&ws).await[0].id.clone();
+    let messages = app.get(&ws, &id).await.messages;
+    let (first, second) = (messages[0].id.clone(), messages[1].id.clone());
+    let mut sub = app
+        .client
+        .subscribe(app.bus.inbox_event(&ws, "read_marker_moved"))
+        .await
+        .unwrap();
+    app.client.flush().await.unwrap();
+
+    assert_eq!(mark(&app, &ws, "agent-1", &id, &first).await.unwrap(), 1);
+    // Marking an older message changes nothing, so nothing is announced for it.
+    assert_eq!(mark(&app, &ws, "agent-1", &id, &first).await.unwrap(), 1);
+    assert_eq!(mark(&app, &ws, "agent-1", &id, "").await.unwrap(), 0);
+
+    let mut moves = Vec::new();
+    for _ in 0..2 {
+        let msg = tokio::time::timeout(WAIT, sub.next())
+            .await
+            .expect("no read marker event in time")
+            .expect("subscription ended");
+        let event = InboxEvent::decode(msg.payload.as_ref()).unwrap();
+        assert_eq!(event.workspace_id, ws);
+        let Some(inbox_event::Kind::ReadMarkerMoved(moved)) = event.kind else {
+            panic!("{event:?}")
+        };
+        moves.push((
+            moved.user_id,
+            moved.conversation_id,
+            moved.read_message_id,
+            moved.unread_count,
+        ));
+    }
+    assert_eq!(
+        moves,
+        vec![
+            ("agent-1".to_string(), id.clone(), first, 1),
+            ("agent-1".to_string(), id.clone(), second, 0),
+        ]
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), sub.next())
+            .await
+            .is_err(),
+        "a marker that did not move was announced"
+    );
 }

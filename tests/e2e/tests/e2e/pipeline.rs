@@ -38,6 +38,7 @@ async fn a_signed_batch_from_every_channel_reaches_a_grpc_web_client_live_and_ex
         .grpc_web_client()
         .watch_inbox(WatchInboxRequest {
             workspace_id: stack.workspace.clone(),
+            conversation_id: String::new(),
         })
         .await
         .expect("watch over gRPC-web")
