@@ -127,9 +127,12 @@ struct Sent<'a> {
 
 /// The record of an answer that is a message: a success unless Meta's answer left it FAILED (the
 /// detail is then inbox's reason code, e.g. `recipient_unavailable`). None for a refusal: the send
-/// gate sent nothing, and the log keeps to actions that reached Meta. An answer replayed for a
-/// repeated idempotency key is recorded again: the gateway cannot tell it from the first.
+/// gate sent nothing, and the log keeps to actions that reached Meta. None too for an answer
+/// replayed for a repeated idempotency key: the first call's record stands for the one send.
 fn sent(response: &SendMessageResponse) -> Option<Sent<'_>> {
+    if response.replayed {
+        return None;
+    }
     let message = match &response.result {
         Some(send_message_response::Result::Message(message)) => message,
         Some(send_message_response::Result::Refusal(_)) | None => return None,
@@ -533,6 +536,7 @@ mod tests {
     fn answer(message: inbox::Message) -> SendMessageResponse {
         SendMessageResponse {
             result: Some(send_message_response::Result::Message(message)),
+            replayed: false,
         }
     }
 
@@ -611,8 +615,24 @@ mod tests {
                 reason: "window_closed".into(),
                 ..Default::default()
             })),
+            replayed: false,
         };
         assert_eq!(sent(&refused), None);
         assert_eq!(sent(&SendMessageResponse::default()), None);
+    }
+
+    #[test]
+    fn a_replayed_answer_is_not_recorded_again() {
+        let first = answer(inbox::Message {
+            id: "m1".into(),
+            status: DeliveryStatus::Sent as i32,
+            ..Default::default()
+        });
+        assert!(sent(&first).is_some());
+        let replayed = SendMessageResponse {
+            replayed: true,
+            ..first
+        };
+        assert_eq!(sent(&replayed), None);
     }
 }

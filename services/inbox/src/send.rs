@@ -276,7 +276,7 @@ impl Sender {
                     "idempotency_key was already used for another conversation".into(),
                 ));
             }
-            return Ok(message_response(&existing));
+            return Ok(replayed_response(&existing));
         }
         let target = self.target(ws, &request.conversation_id).await?;
         let outgoing = Outgoing::compose(
@@ -324,6 +324,7 @@ impl Sender {
             Err(refused) => {
                 return Ok(SendMessageResponse {
                     result: Some(send_message_response::Result::Refusal(refused)),
+                    replayed: false,
                 });
             }
         };
@@ -382,7 +383,7 @@ impl Sender {
             Ok(m) => m,
             // Two calls with one key at once: the other one won; answer with its message.
             Err(e) => match self.by_key(ws, &key).await? {
-                Some(existing) => return Ok(message_response(&existing)),
+                Some(existing) => return Ok(replayed_response(&existing)),
                 None => return Err(e.into()),
             },
         };
@@ -449,6 +450,7 @@ impl Sender {
             Err(refused) => {
                 return Ok(SendMessageResponse {
                     result: Some(send_message_response::Result::Refusal(refused)),
+                    replayed: false,
                 });
             }
         };
@@ -691,6 +693,15 @@ impl Sender {
 fn message_response(m: &message::Model) -> SendMessageResponse {
     SendMessageResponse {
         result: Some(send_message_response::Result::Message(convert::message(m))),
+        replayed: false,
+    }
+}
+
+/// The answer to a call whose idempotency key an earlier call already used: its message.
+fn replayed_response(m: &message::Model) -> SendMessageResponse {
+    SendMessageResponse {
+        replayed: true,
+        ..message_response(m)
     }
 }
 

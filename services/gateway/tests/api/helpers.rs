@@ -549,12 +549,14 @@ pub fn window_closed() -> SendRefusal {
 fn refused() -> SendMessageResponse {
     SendMessageResponse {
         result: Some(send_message_response::Result::Refusal(window_closed())),
+        replayed: false,
     }
 }
 
 fn sent(message: Message) -> SendMessageResponse {
     SendMessageResponse {
         result: Some(send_message_response::Result::Message(message)),
+        replayed: false,
     }
 }
 

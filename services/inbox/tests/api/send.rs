@@ -393,17 +393,18 @@ async fn a_retried_call_with_the_same_key_sends_once() {
     let vault = VaultDouble::start(vec![Scripted::Sent("m_out_1")]).await;
     let app = spawn_app_with_vault(&vault).await;
     let (ws, conv) = conversation_with_customer_message(&app, ChannelKind::Messenger, PAGE, 60_000).await;
-    let first = sent(
-        send(&app, &ws, reply(&conv, "same-key", human(), "Once"))
-            .await
-            .unwrap(),
+    let first = send(&app, &ws, reply(&conv, "same-key", human(), "Once"))
+        .await
+        .unwrap();
+    let second = send(&app, &ws, reply(&conv, "same-key", human(), "Once"))
+        .await
+        .unwrap();
+    assert!(!first.replayed, "the first call sent");
+    assert!(
+        second.replayed,
+        "the repeat says it sent nothing, so it is not audited again"
     );
-    let second = sent(
-        send(&app, &ws, reply(&conv, "same-key", human(), "Once"))
-            .await
-            .unwrap(),
-    );
-    assert_eq!(first.id, second.id);
+    assert_eq!(sent(first).id, sent(second).id);
     assert_eq!(vault.calls().len(), 1, "the retried call did not send again");
     let err = send(&app, &ws, reply(&conv, "", human(), "no key"))
         .await
