@@ -6,14 +6,12 @@
 
 use std::time::Duration;
 
-use scifer_meta_sim::demo::{DEMO_PAGE_ID, DEMO_WABA_ID};
 use scifer_proto::{
     events::v1::ChannelKind,
     gateway::v1::{
-        CompleteConnectRequest, ConfirmConnectRequest, ConnectWhatsAppRequest, CreateWorkspaceRequest,
-        ListWorkspacesRequest, LoginRequest, SignUpRequest, StartConnectRequest,
+        CreateWorkspaceRequest, ListWorkspacesRequest, LoginRequest, SignUpRequest,
         account_api_client::AccountApiClient, channel_api_client::ChannelApiClient,
-        connect_whats_app_request::Credential, workspace_api_client::WorkspaceApiClient,
+        workspace_api_client::WorkspaceApiClient,
     },
     tokenvault::v1::Channel as VaultChannel,
 };
@@ -113,118 +111,21 @@ pub async fn login(gateway_addr: &str) -> Result<DemoLogin, DevError> {
 /// reconnected: the vault keeps their channel ids and seals the simulator's fresh tokens.
 pub async fn connect_channels(
     login: &DemoLogin,
-    redirect_uri: &str,
     system_user_token: &str,
 ) -> Result<Vec<VaultChannel>, DevError> {
-    let fail = setup("connecting the demo channels");
     let bearer = login.bearer.clone();
     let mut channels =
         ChannelApiClient::with_interceptor(login.gateway.clone(), move |mut req: tonic::Request<()>| {
             req.metadata_mut().insert("authorization", bearer.clone());
             Ok(req)
         });
-    let workspace_id = login.workspace_id.clone();
-
-    // 1. The dialog URL, with a single-use state the vault bound to this workspace and user.
-    let started = channels
-        .start_connect(StartConnectRequest {
-            workspace_id: workspace_id.clone(),
-        })
-        .await
-        .map_err(|e| fail(&e))?
-        .into_inner();
-    // 2. The browser's visit: the simulated user consents at once and Meta redirects to the
-    //    frontend's callback page with `code` and `state`, which we read instead of following.
-    let (code, state) = consent(&started.dialog_url, redirect_uri).await?;
-    if state != started.state {
-        return Err(fail(
-            &"the dialog returned another state than StartConnect issued",
-        ));
-    }
-    // 3. The callback page hands both to the gateway and shows the Pages the user may connect.
-    let candidates = channels
-        .complete_connect(CompleteConnectRequest {
-            workspace_id: workspace_id.clone(),
-            state,
-            code,
-        })
-        .await
-        .map_err(|e| fail(&e))?
-        .into_inner();
-    if !candidates.pages.iter().any(|p| p.page_id == DEMO_PAGE_ID) {
-        let offered: Vec<_> = candidates.pages.iter().map(|p| p.page_id.as_str()).collect();
-        return Err(fail(&format!(
-            "the login offers Pages {offered:?}, not the demo Page {DEMO_PAGE_ID}"
-        )));
-    }
-    // 4. The user picks the demo Page; its Instagram account comes with it.
-    let mut connected = channels
-        .confirm_connect(ConfirmConnectRequest {
-            workspace_id: workspace_id.clone(),
-            session_id: candidates.session_id,
-            page_ids: vec![DEMO_PAGE_ID.into()],
-        })
-        .await
-        .map_err(|e| fail(&e))?
-        .into_inner()
-        .channels;
-    // 5. WhatsApp, with the system-user token an admin copies from Business Manager.
-    connected.extend(
-        channels
-            .connect_whats_app(ConnectWhatsAppRequest {
-                workspace_id,
-                waba_id: DEMO_WABA_ID.into(),
-                credential: Some(Credential::SystemUserToken(system_user_token.into())),
-            })
-            .await
-            .map_err(|e| fail(&e))?
-            .into_inner()
-            .channels,
-    );
-    Ok(connected)
-}
-
-/// Opens the Facebook Login dialog without following its redirect and returns `code` and `state`
-/// from the Location, after checking it points at `redirect_uri`.
-async fn consent(dialog_url: &str, redirect_uri: &str) -> Result<(String, String), DevError> {
-    let fail = setup("the Facebook Login dialog");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| fail(&e))?;
-    let response = client.get(dialog_url).send().await.map_err(|e| fail(&e))?;
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let Some(location) = location.filter(|_| status.is_redirection()) else {
-        let body = response.text().await.unwrap_or_default();
-        return Err(fail(&format!("answered {status} instead of a redirect: {body}")));
-    };
-    let back = reqwest::Url::parse(&location).map_err(|e| fail(&e))?;
-    let mut expected = reqwest::Url::parse(redirect_uri).map_err(|e| fail(&e))?;
-    expected.set_query(None);
-    let mut landed = back.clone();
-    landed.set_query(None);
-    landed.set_fragment(None);
-    if landed != expected {
-        return Err(fail(&format!("redirected to {landed}, not to {expected}")));
-    }
-    let param = |name: &str| {
-        back.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    if let Some(error) = param("error") {
-        return Err(fail(&format!("the user did not consent: {error}")));
-    }
-    match (param("code"), param("state")) {
-        (Some(code), Some(state)) => Ok((code, state)),
-        _ => Err(fail(&"the redirect carries no code and state")),
-    }
+    scifer_devstack::connect::connect_demo_channels(
+        &mut channels,
+        &login.workspace_id,
+        Some(system_user_token),
+    )
+    .await
+    .map_err(|e| DevError::Setup(format!("connecting the demo channels: {e}")))
 }
 
 /// One line per channel for the start-up banner.

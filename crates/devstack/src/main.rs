@@ -291,7 +291,7 @@ async fn run() -> Result<(), DevError> {
                 let token = simulator.sim.demo_system_user_token().ok_or_else(|| {
                     DevError::Setup("the Graph simulator's demo world has no system-user token".into())
                 })?;
-                demo::connect_channels(&login, &redirect_uri, &token).await?
+                demo::connect_channels(&login, &token).await?
             }
             None => Vec::new(),
         };

@@ -43,8 +43,8 @@ use scifer_meta_sim::{
 use scifer_plumbing::service_identity::fingerprint;
 use scifer_proto::{
     gateway::v1::{
-        CompleteConnectRequest, ConfirmConnectRequest, ListConversationsRequest, SendMessageRequest,
-        StartConnectRequest, channel_api_client::ChannelApiClient, inbox_api_client::InboxApiClient,
+        ListConversationsRequest, SendMessageRequest, channel_api_client::ChannelApiClient,
+        inbox_api_client::InboxApiClient,
     },
     inbox::v1::{self as inbox, DeliveryStatus, send_message_response},
 };
@@ -572,59 +572,9 @@ fn appsecret_proof(token: &str) -> String {
 /// What a workspace admin does in the frontend: Facebook Login, then connect the demo Page.
 async fn connect_demo_page(session: &Session) -> Result<()> {
     let mut api = ChannelApiClient::new(session.authed()?);
-    let workspace_id = session.workspace.clone();
-    let started = api
-        .start_connect(StartConnectRequest {
-            workspace_id: workspace_id.clone(),
-        })
+    scifer_devstack::connect::connect_demo_channels(&mut api, &session.workspace, None)
         .await
-        .map_err(|s| BenchError::msg(format!("StartConnect: {s}")))?
-        .into_inner();
-    // The browser at Meta's dialog: the simulator's user consents and is sent back.
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = axum::http::Request::get(started.dialog_url.as_str())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| BenchError::msg(format!("bad dialog URL {:?}: {e}", started.dialog_url)))?;
-    let consent = client.request(request).await?;
-    let location = consent
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            BenchError::msg(format!(
-                "the dialog answered {} without a redirect",
-                consent.status()
-            ))
-        })?;
-    let back = url::Url::parse(location)?;
-    let param = |name: &str| {
-        back.query_pairs()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| BenchError::msg(format!("the dialog's redirect has no {name}: {location}")))
-    };
-    let candidates = api
-        .complete_connect(CompleteConnectRequest {
-            workspace_id: workspace_id.clone(),
-            state: param("state")?,
-            code: param("code")?,
-        })
-        .await
-        .map_err(|s| BenchError::msg(format!("CompleteConnect: {s}")))?
-        .into_inner();
-    let channels = api
-        .confirm_connect(ConfirmConnectRequest {
-            workspace_id,
-            session_id: candidates.session_id,
-            page_ids: vec![DEMO_PAGE_ID.to_string()],
-        })
-        .await
-        .map_err(|s| BenchError::msg(format!("ConfirmConnect: {s}")))?
-        .into_inner()
-        .channels;
-    if channels.is_empty() {
-        return Err(BenchError::msg("ConfirmConnect connected no channel"));
-    }
+        .map_err(|e| BenchError::msg(format!("connecting the demo Page: {e}")))?;
     Ok(())
 }
 

@@ -10,11 +10,9 @@ use scifer_meta_sim::{
 use scifer_plumbing::service_identity::fingerprint;
 use scifer_proto::{
     gateway::v1::{
-        CompleteConnectRequest, ConfirmConnectRequest, ConnectWhatsAppRequest, CreateWorkspaceRequest,
-        GetConversationRequest, ListConversationsRequest, SignUpRequest, StartConnectRequest,
+        CreateWorkspaceRequest, GetConversationRequest, ListConversationsRequest, SignUpRequest,
         account_api_client::AccountApiClient, channel_api_client::ChannelApiClient,
-        connect_whats_app_request::Credential, inbox_api_client::InboxApiClient,
-        workspace_api_client::WorkspaceApiClient,
+        inbox_api_client::InboxApiClient, workspace_api_client::WorkspaceApiClient,
     },
     inbox::v1 as inbox,
     tokenvault::v1::Channel,
@@ -220,59 +218,14 @@ impl Stack {
     /// What a workspace admin does in the frontend: Facebook Login for the demo Page (which
     /// brings its Instagram account), then the WhatsApp number with a system-user token.
     async fn connect_demo_channels(&self) -> Vec<Channel> {
-        let mut api = self.channel_api();
-        let started = api
-            .start_connect(StartConnectRequest {
-                workspace_id: self.workspace.clone(),
-            })
-            .await
-            .expect("start connecting through the gateway")
-            .into_inner();
-        // The browser at Meta's dialog: the simulator's user consents and is sent back.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let consent = http.get(&started.dialog_url).send().await.unwrap();
-        let location = consent.headers()["location"].to_str().unwrap().to_string();
-        let back = url::Url::parse(&location).unwrap();
-        let param = |k: &str| {
-            back.query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_string())
-                .unwrap()
-        };
-        let candidates = api
-            .complete_connect(CompleteConnectRequest {
-                workspace_id: self.workspace.clone(),
-                state: param("state"),
-                code: param("code"),
-            })
-            .await
-            .expect("complete the Facebook Login")
-            .into_inner();
-        let mut channels = api
-            .confirm_connect(ConfirmConnectRequest {
-                workspace_id: self.workspace.clone(),
-                session_id: candidates.session_id,
-                page_ids: vec![demo::DEMO_PAGE_ID.to_string()],
-            })
-            .await
-            .expect("connect the demo Page")
-            .into_inner()
-            .channels;
         let system_user = self.sim.demo_system_user_token().expect("demo WABA token");
-        channels.extend(
-            api.connect_whats_app(ConnectWhatsAppRequest {
-                workspace_id: self.workspace.clone(),
-                waba_id: demo::DEMO_WABA_ID.to_string(),
-                credential: Some(Credential::SystemUserToken(system_user)),
-            })
-            .await
-            .expect("connect the demo WhatsApp number")
-            .into_inner()
-            .channels,
-        );
+        let channels = scifer_devstack::connect::connect_demo_channels(
+            &mut self.channel_api(),
+            &self.workspace,
+            Some(&system_user),
+        )
+        .await
+        .expect("connect the demo channels through the gateway");
         assert_eq!(channels.len(), 3, "Page, Instagram account and WhatsApp number");
         channels
     }
