@@ -196,10 +196,10 @@ impl Handoff {
         let before = domain::handler_from_i32(current.handler);
         let after = next_handler(before, event);
         let mut owner = current.thread_owner_app_id.clone();
-        if before != after {
-            if let Some(new_owner) = self.thread_control(&conv, call, by, reason).await? {
-                owner = new_owner;
-            }
+        if before != after
+            && let Some(new_owner) = self.thread_control(&conv, call, by, reason).await?
+        {
+            owner = new_owner;
         }
         let changed = {
             let _writer = self.engine.lock_writes().await;
