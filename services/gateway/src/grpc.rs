@@ -5,6 +5,7 @@
 
 use futures::{StreamExt, stream::BoxStream};
 use scifer_audit::{Actor as AuditActor, Audit, Outcome, action};
+use scifer_proto::gateway::v1 as gw;
 use scifer_proto::{
     events::v1::InboxEvent,
     gateway::v1::{
@@ -504,7 +505,197 @@ impl inbox_api_server::InboxApi for InboxApi {
         }
         Ok(Response::new(answer?))
     }
+
+    // Automation and handoff (issue 5).
+    async fn list_rules(
+        &self,
+        request: Request<gw::ListRulesRequest>,
+    ) -> Result<Response<inbox::ListRulesResponse>, Status> {
+        Ok(Response::new(self.list_rules_(request).await?))
+    }
+
+    async fn create_rule(
+        &self,
+        request: Request<gw::CreateRuleRequest>,
+    ) -> Result<Response<inbox::AutomationRule>, Status> {
+        Ok(Response::new(self.create_rule_(request).await?))
+    }
+
+    async fn update_rule(
+        &self,
+        request: Request<gw::UpdateRuleRequest>,
+    ) -> Result<Response<inbox::AutomationRule>, Status> {
+        Ok(Response::new(self.update_rule_(request).await?))
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<gw::DeleteRuleRequest>,
+    ) -> Result<Response<inbox::DeleteRuleResponse>, Status> {
+        Ok(Response::new(self.delete_rule_(request).await?))
+    }
+
+    async fn get_automation_settings(
+        &self,
+        request: Request<gw::GetAutomationSettingsRequest>,
+    ) -> Result<Response<inbox::AutomationSettings>, Status> {
+        let actor = Actor::of(&request)?;
+        Ok(Response::new(self.inbox.get_automation_settings(&actor).await?))
+    }
+
+    async fn update_automation_settings(
+        &self,
+        request: Request<gw::UpdateAutomationSettingsRequest>,
+    ) -> Result<Response<inbox::AutomationSettings>, Status> {
+        Ok(Response::new(self.update_automation_settings_(request).await?))
+    }
+
+    async fn hand_off(&self, request: Request<gw::HandOffRequest>) -> Result<Response<Conversation>, Status> {
+        Ok(Response::new(self.hand_off_(request).await?))
+    }
+
+    async fn hand_back(
+        &self,
+        request: Request<gw::HandBackRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        Ok(Response::new(self.hand_back_(request).await?))
+    }
 }
+
+// Automation and handoff (issue 5).
+impl InboxApi {
+    /// Records a privileged automation change by the caller.
+    async fn audit_automation(
+        &self,
+        actor: &Actor,
+        action: &str,
+        kind: &str,
+        id: &str,
+        detail: String,
+    ) -> Result<(), Status> {
+        let workspace = &actor.membership()?.workspace;
+        let audit = Audit::new(
+            workspace,
+            AuditActor::user(&actor.user_id),
+            action,
+            Outcome::Success,
+        )
+        .target(kind, id)
+        .detail(detail);
+        self.auditor.record(audit).await;
+        Ok(())
+    }
+
+    async fn list_rules_(
+        &self,
+        request: Request<gw::ListRulesRequest>,
+    ) -> Result<inbox::ListRulesResponse, Status> {
+        let actor = Actor::of(&request)?;
+        Ok(self.inbox.list_rules(&actor).await?)
+    }
+
+    async fn create_rule_(
+        &self,
+        request: Request<gw::CreateRuleRequest>,
+    ) -> Result<inbox::AutomationRule, Status> {
+        let actor = Actor::of(&request)?;
+        let rule = request.into_inner().rule.unwrap_or_default();
+        let created = self.inbox.create_rule(&actor, rule).await?;
+        self.audit_automation(
+            &actor,
+            RULE_CREATED,
+            "automation_rule",
+            &created.id,
+            String::new(),
+        )
+        .await?;
+        Ok(created)
+    }
+
+    async fn update_rule_(
+        &self,
+        request: Request<gw::UpdateRuleRequest>,
+    ) -> Result<inbox::AutomationRule, Status> {
+        let actor = Actor::of(&request)?;
+        let rule = request.into_inner().rule.unwrap_or_default();
+        let updated = self.inbox.update_rule(&actor, rule).await?;
+        self.audit_automation(
+            &actor,
+            RULE_UPDATED,
+            "automation_rule",
+            &updated.id,
+            String::new(),
+        )
+        .await?;
+        Ok(updated)
+    }
+
+    async fn delete_rule_(
+        &self,
+        request: Request<gw::DeleteRuleRequest>,
+    ) -> Result<inbox::DeleteRuleResponse, Status> {
+        let actor = Actor::of(&request)?;
+        let id = request.into_inner().id;
+        let deleted = self
+            .inbox
+            .delete_rule(&actor, inbox::DeleteRuleRequest { id: id.clone() })
+            .await?;
+        self.audit_automation(&actor, RULE_DELETED, "automation_rule", &id, String::new())
+            .await?;
+        Ok(deleted)
+    }
+
+    async fn update_automation_settings_(
+        &self,
+        request: Request<gw::UpdateAutomationSettingsRequest>,
+    ) -> Result<inbox::AutomationSettings, Status> {
+        let actor = Actor::of(&request)?;
+        let settings = request.into_inner().settings.unwrap_or_default();
+        let rotated = settings.rotate_webhook_secret;
+        let updated = self.inbox.update_automation_settings(&actor, settings).await?;
+        let workspace = actor.membership()?.workspace.to_string();
+        // Never the secret itself.
+        let detail = if rotated { "webhook secret rotated" } else { "" };
+        self.audit_automation(&actor, SETTINGS_UPDATED, "workspace", &workspace, detail.into())
+            .await?;
+        Ok(updated)
+    }
+
+    async fn hand_off_(&self, request: Request<gw::HandOffRequest>) -> Result<Conversation, Status> {
+        let actor = Actor::of(&request)?;
+        let handoff = request.into_inner().handoff.unwrap_or_default();
+        let reason = handoff.reason.clone();
+        let conversation = self.inbox.hand_off(&actor, handoff).await?;
+        self.audit_automation(&actor, HANDED_OFF, "conversation", &conversation.id, reason)
+            .await?;
+        Ok(conversation)
+    }
+
+    async fn hand_back_(&self, request: Request<gw::HandBackRequest>) -> Result<Conversation, Status> {
+        let actor = Actor::of(&request)?;
+        let back = inbox::HandBackRequest {
+            conversation_id: request.into_inner().conversation_id,
+        };
+        let conversation = self.inbox.hand_back(&actor, back).await?;
+        self.audit_automation(
+            &actor,
+            HANDED_BACK,
+            "conversation",
+            &conversation.id,
+            String::new(),
+        )
+        .await?;
+        Ok(conversation)
+    }
+}
+
+/// Audit actions of automation changes (issue 5).
+const RULE_CREATED: &str = "automation.rule_created";
+const RULE_UPDATED: &str = "automation.rule_updated";
+const RULE_DELETED: &str = "automation.rule_deleted";
+const SETTINGS_UPDATED: &str = "automation.settings_updated";
+const HANDED_OFF: &str = "conversation.handed_off";
+const HANDED_BACK: &str = "conversation.handed_back";
 
 /// What `ai.suggested` records of a suggestion: a success with the model and its reading, or a
 /// failure when inbox asked the provider and got nothing usable (UNAVAILABLE, INTERNAL) or did

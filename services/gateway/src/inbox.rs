@@ -299,6 +299,92 @@ impl InboxClient {
     }
 }
 
+// Automation and handoff (issue 5): forwarded as they are; roles are checked before.
+impl InboxClient {
+    pub async fn list_rules(
+        &self,
+        actor: &Actor,
+    ) -> Result<scifer_proto::inbox::v1::ListRulesResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, scifer_proto::inbox::v1::ListRulesRequest {}, self.timeout)?;
+        call(self.timeout, client.list_rules(request)).await
+    }
+
+    pub async fn create_rule(
+        &self,
+        actor: &Actor,
+        rule: scifer_proto::inbox::v1::CreateRuleRequest,
+    ) -> Result<scifer_proto::inbox::v1::AutomationRule, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, rule, self.timeout)?;
+        call(self.timeout, client.create_rule(request)).await
+    }
+
+    pub async fn update_rule(
+        &self,
+        actor: &Actor,
+        rule: scifer_proto::inbox::v1::UpdateRuleRequest,
+    ) -> Result<scifer_proto::inbox::v1::AutomationRule, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, rule, self.timeout)?;
+        call(self.timeout, client.update_rule(request)).await
+    }
+
+    pub async fn delete_rule(
+        &self,
+        actor: &Actor,
+        rule: scifer_proto::inbox::v1::DeleteRuleRequest,
+    ) -> Result<scifer_proto::inbox::v1::DeleteRuleResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, rule, self.timeout)?;
+        call(self.timeout, client.delete_rule(request)).await
+    }
+
+    pub async fn get_automation_settings(
+        &self,
+        actor: &Actor,
+    ) -> Result<scifer_proto::inbox::v1::AutomationSettings, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(
+            actor,
+            scifer_proto::inbox::v1::GetAutomationSettingsRequest {},
+            self.timeout,
+        )?;
+        call(self.timeout, client.get_automation_settings(request)).await
+    }
+
+    pub async fn update_automation_settings(
+        &self,
+        actor: &Actor,
+        settings: scifer_proto::inbox::v1::UpdateAutomationSettingsRequest,
+    ) -> Result<scifer_proto::inbox::v1::AutomationSettings, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, settings, self.timeout)?;
+        call(self.timeout, client.update_automation_settings(request)).await
+    }
+
+    /// Bounded by the send timeout: it may wait for Meta's thread-control call.
+    pub async fn hand_off(
+        &self,
+        actor: &Actor,
+        handoff: scifer_proto::inbox::v1::HandOffRequest,
+    ) -> Result<Conversation, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, handoff, self.send_timeout)?;
+        call(self.send_timeout, client.hand_off(request)).await
+    }
+
+    pub async fn hand_back(
+        &self,
+        actor: &Actor,
+        back: scifer_proto::inbox::v1::HandBackRequest,
+    ) -> Result<Conversation, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, back, self.send_timeout)?;
+        call(self.send_timeout, client.hand_back(request)).await
+    }
+}
+
 /// The signed-in person `actor` as the author of a message.
 fn human(actor: &Actor) -> Author {
     Author {

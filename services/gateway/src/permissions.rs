@@ -175,6 +175,40 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/SuggestReply",
         Access::Workspace(Role::Agent),
     ),
+    // Automation and handoff (issue 5): every member reads rules and settings, admins manage
+    // them; any agent hands a conversation off or back.
+    (
+        "/scifer.gateway.v1.InboxApi/ListRules",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/CreateRule",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateRule",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/DeleteRule",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/GetAutomationSettings",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/UpdateAutomationSettings",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/HandOff",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/HandBack",
+        Access::Workspace(Role::Agent),
+    ),
     // Every member sees which channels the workspace has; connecting and disconnecting them is for
     // admins and owners.
     (

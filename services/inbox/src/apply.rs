@@ -572,9 +572,11 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         match kind {
             // Conversation routing and feed moderation come in later issues; until then these are
             // acknowledged with a log line only (they stay replayable from the META stream).
+            // Applied by automation's own consumer of the handover subjects
+            // (`crate::automation::routing`), outside these batches.
             Kind::Handover(h) => {
-                tracing::info!(event_id = %event.event_id, account_id = %event.account_id,
-                    handover_kind = h.kind, new_owner = %h.new_owner_app_id, "handover event not recorded yet");
+                tracing::debug!(event_id = %event.event_id, account_id = %event.account_id,
+                    handover_kind = h.kind, new_owner = %h.new_owner_app_id, "handover event left to inbox-routing");
                 return Ok(Disposition::Ignored);
             }
             Kind::Change(c) => {
@@ -719,6 +721,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             .exec(db)
             .await?
             .rows_affected;
+        // Automation and handoff (issue 5): the channel's per-conversation automation rows.
+        crate::automation::state::erase_channel(db, channel_id).await?;
         let applied_events = applied_event::Entity::delete_many()
             .filter(applied_event::Column::ChannelId.eq(channel_id))
             .exec(db)
@@ -875,6 +879,11 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 if m.is_deleted {
                     // Instagram "unsend": the proto has no deleted flag yet; keep what we stored.
                     tracing::info!(event_id = cause, external_id = %m.external_id, "message deleted by the customer; kept");
+                }
+                // Automation and handoff (issue 5): a standby message is stored but never answered.
+                if event.standby {
+                    crate::automation::state::mark_standby(self.db, &ch.id, &m.external_id, m.sent_at_ms)
+                        .await?;
                 }
                 let new = NewMessage {
                     external_id: m.external_id.clone(),
@@ -1665,7 +1674,11 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
     pub async fn finish(mut self) -> Result<Vec<Emission>, DbErr> {
         self.write().await?;
         self.read_labels().await?;
-        Ok(self.emissions().into_iter().map(|(_, e)| e).collect())
+        let db = self.db;
+        let mut emissions: Vec<Emission> = self.emissions().into_iter().map(|(_, e)| e).collect();
+        // Automation and handoff (issue 5): who handles each announced conversation.
+        crate::automation::state::fill_emissions(db, &mut emissions).await?;
+        Ok(emissions)
     }
 
     /// The labels of the conversations to announce (one query; none for a batch that changed no

@@ -65,6 +65,27 @@ pub struct Config {
     /// Bound on one suggestion (`AI_TIMEOUT_MS`); under the gateway's `INBOX_SEND_TIMEOUT_MS`.
     #[serde(default = "default_ai_timeout_ms")]
     pub ai_timeout_ms: u64,
+    // Automation and handoff (issue 5).
+    /// This deployment's Meta app id (`META_APP_ID`): a handover event passing the thread to it
+    /// puts automation back in charge; one naming any other app puts a human in charge. Unset:
+    /// only a pass to the human inbox below is recognised.
+    #[serde(default)]
+    pub meta_app_id: Option<String>,
+    /// Messenger/Instagram conversation routing (`THREAD_CONTROL_HUMAN_APP_ID`): the app a handoff
+    /// passes the thread to (`pass_thread_control`), taken back on hand back
+    /// (`take_thread_control`); Meta's Page Inbox is `263902037430900`. Unset: Scifer's own agents
+    /// are the humans, so a handoff is recorded without any Graph call and our app keeps the
+    /// thread. WhatsApp's routing is not settled (UNCERTAIN): handoffs there are always recorded
+    /// only.
+    #[serde(default)]
+    pub thread_control_human_app_id: Option<String>,
+    /// How often idle rules are checked (`AUTOMATION_IDLE_CHECK_MS`): an idle rule fires at most
+    /// this long after its minutes.
+    #[serde(default = "default_idle_check_ms")]
+    pub automation_idle_check_ms: u64,
+    /// Bound on one `CallWebhook` POST (`AUTOMATION_WEBHOOK_TIMEOUT_MS`); never retried.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub automation_webhook_timeout_ms: u64,
 }
 
 impl Config {
@@ -92,6 +113,23 @@ impl Config {
             c.timeout = Duration::from_millis(self.ai_timeout_ms.max(100));
             c
         }))
+    }
+
+    // Automation and handoff (issue 5).
+    pub fn idle_check(&self) -> Duration {
+        Duration::from_millis(self.automation_idle_check_ms.max(10))
+    }
+
+    pub fn webhook_timeout(&self) -> Duration {
+        Duration::from_millis(self.automation_webhook_timeout_ms.clamp(100, 60_000))
+    }
+
+    pub fn routing(&self) -> crate::automation::Routing {
+        let set = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        crate::automation::Routing {
+            our_app_id: set(&self.meta_app_id),
+            human_app_id: set(&self.thread_control_human_app_id),
+        }
     }
 
     pub fn snooze_check(&self) -> Duration {
@@ -142,6 +180,13 @@ fn default_snooze_check_ms() -> u64 {
 }
 fn default_ai_timeout_ms() -> u64 {
     15_000
+}
+// Automation and handoff (issue 5).
+fn default_idle_check_ms() -> u64 {
+    60_000
+}
+fn default_webhook_timeout_ms() -> u64 {
+    5_000
 }
 
 #[cfg(test)]

@@ -130,6 +130,10 @@ pub fn conversation(
         labels: Vec::new(),
         // Per caller: filled by `unread` for reads.
         unread_count: 0,
+        // Automation and handoff (issue 5): a row of its own, filled by `views` and the
+        // consumer's emissions.
+        handler: 0,
+        thread_owner_app_id: String::new(),
     }
 }
 

@@ -42,6 +42,12 @@ pub enum InboxError {
     Ai(scifer_ai::AiError),
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
+    // Automation and handoff (issue 5).
+    #[error("rule not found")]
+    RuleNotFound,
+    /// Meta (or token-vault on the way) did not pass or take the thread; nothing changed.
+    #[error("{0}")]
+    ThreadControl(String),
 }
 
 impl From<crate::domain::InvalidPageToken> for InboxError {

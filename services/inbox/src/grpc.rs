@@ -42,6 +42,9 @@ pub struct Inbox {
     canned: Canned,
     contacts: Contacts,
     suggester: Suggester,
+    // Automation and handoff (issue 5).
+    rules: crate::automation::Rules,
+    handoff: Option<std::sync::Arc<crate::automation::Handoff>>,
 }
 
 impl Inbox {
@@ -57,10 +60,27 @@ impl Inbox {
             canned: Canned::new(db.clone()),
             contacts: Contacts::new(db.clone(), engine.clone()),
             workflow: Workflow::new(db.clone(), engine.clone()),
+            rules: crate::automation::Rules::new(db.clone()),
+            handoff: None,
             db,
             engine,
             sender,
         }
+    }
+}
+
+// Automation and handoff (issue 5).
+impl Inbox {
+    /// Handoff and hand back need the thread-control client and the audit emitter.
+    pub fn with_handoff(mut self, handoff: std::sync::Arc<crate::automation::Handoff>) -> Self {
+        self.handoff = Some(handoff);
+        self
+    }
+
+    fn handoff(&self) -> Result<&crate::automation::Handoff, InboxError> {
+        self.handoff
+            .as_deref()
+            .ok_or(InboxError::Precondition("handoff is not set up on this server"))
     }
 }
 
@@ -104,6 +124,9 @@ impl From<InboxError> for Status {
                 tracing::error!(error = %scifer_plumbing::error_chain(cause), "inbox request failed");
                 Status::internal("internal error")
             }
+            // Automation and handoff (issue 5).
+            InboxError::RuleNotFound => Status::not_found(e.to_string()),
+            InboxError::ThreadControl(_) => Status::unavailable(e.to_string()),
         }
     }
 }
@@ -435,6 +458,86 @@ impl InboxService for Inbox {
         let ws = workspace(&request)?;
         Ok(Response::new(
             self.suggester.suggest(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    // Automation and handoff (issue 5).
+    async fn list_rules(
+        &self,
+        request: Request<scifer_proto::inbox::v1::ListRulesRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::ListRulesResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.rules.list(&ws).await?))
+    }
+
+    async fn create_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::CreateRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationRule>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.rules.create(&ws, request.into_inner()).await?))
+    }
+
+    async fn update_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::UpdateRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationRule>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.rules.update(&ws, request.into_inner()).await?))
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::DeleteRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::DeleteRuleResponse>, Status> {
+        let ws = workspace(&request)?;
+        self.rules.delete(&ws, &request.get_ref().id).await?;
+        Ok(Response::new(scifer_proto::inbox::v1::DeleteRuleResponse {}))
+    }
+
+    async fn get_automation_settings(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetAutomationSettingsRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationSettings>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(self.rules.get_settings(&ws).await?))
+    }
+
+    async fn update_automation_settings(
+        &self,
+        request: Request<scifer_proto::inbox::v1::UpdateAutomationSettingsRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationSettings>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.rules.update_settings(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    async fn hand_off(
+        &self,
+        request: Request<scifer_proto::inbox::v1::HandOffRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let ws = workspace(&request)?;
+        let agent = person(&request)?;
+        let handoff = self.handoff()?;
+        Ok(Response::new(
+            handoff
+                .hand_off(&ws, agent.as_str(), request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn hand_back(
+        &self,
+        request: Request<scifer_proto::inbox::v1::HandBackRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        let ws = workspace(&request)?;
+        let agent = person(&request)?;
+        let handoff = self.handoff()?;
+        Ok(Response::new(
+            handoff
+                .hand_back(&ws, agent.as_str(), request.into_inner())
+                .await?,
         ))
     }
 }

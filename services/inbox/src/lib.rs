@@ -11,6 +11,8 @@
 //! change is announced as an `InboxEvent` after its commit.
 
 pub mod apply;
+// Automation and handoff (issue 5).
+pub mod automation;
 pub mod canned;
 pub mod config;
 pub mod consumer;

@@ -38,6 +38,9 @@ pub enum StartupError {
     Ai(#[from] scifer_ai::AiError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    // Automation and handoff (issue 5).
+    #[error("automation: {0}")]
+    Automation(String),
 }
 
 pub struct Application {
@@ -52,6 +55,16 @@ pub struct Application {
     sender: Arc<Sender>,
     /// None when no AI provider is configured.
     ai: Option<Arc<scifer_ai::OpenAiCompatible>>,
+    // Automation and handoff (issue 5).
+    automation: AutomationParts,
+}
+
+/// Automation and handoff (issue 5): what runs the rules and follows Meta's routing.
+struct AutomationParts {
+    runner: Arc<crate::automation::Runner>,
+    handoff: Arc<crate::automation::Handoff>,
+    consumer: PullConsumer,
+    routing_consumer: PullConsumer,
 }
 
 impl Application {
@@ -65,7 +78,7 @@ impl Application {
         let meta_stream = bus.ensure_default_stream(&js, StreamKind::Meta).await?;
         let channel_stream = bus.ensure_default_stream(&js, StreamKind::Channels).await?;
         // Created here so that our own publishes have a stream to land in.
-        bus.ensure_default_stream(&js, StreamKind::Inbox).await?;
+        let inbox_stream = bus.ensure_default_stream(&js, StreamKind::Inbox).await?;
         let meta_consumer = scifer_events::durable_consumer(
             &meta_stream,
             META_CONSUMER,
@@ -105,7 +118,22 @@ impl Application {
                 None
             }
         };
-        let engine: Arc<Engine> = Engine::new(db.clone(), publisher, bus);
+        let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
+        // Automation and handoff (issue 5).
+        let automation = automation_parts(
+            &config,
+            &db,
+            &Streams {
+                inbox: inbox_stream,
+                meta: meta_stream.clone(),
+            },
+            &engine,
+            &sender,
+            &ai,
+            &publisher,
+            &bus,
+        )
+        .await?;
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
             config,
@@ -118,6 +146,7 @@ impl Application {
             channel_consumer,
             sender,
             ai,
+            automation,
         })
     }
 
@@ -161,12 +190,15 @@ impl Application {
         health
             .set_serving::<InboxServiceServer<crate::grpc::Inbox>>()
             .await;
-        let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(
-            self.db.clone(),
-            self.engine.clone(),
-            self.sender.clone(),
-            self.ai.clone(),
-        )));
+        let routes = routes.add_service(InboxServiceServer::new(
+            crate::grpc::Inbox::new(
+                self.db.clone(),
+                self.engine.clone(),
+                self.sender.clone(),
+                self.ai.clone(),
+            )
+            .with_handoff(self.automation.handoff.clone()),
+        ));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
         let meta = tokio::spawn(
@@ -185,6 +217,42 @@ impl Application {
                 .clone()
                 .run_snooze_wake(self.config.snooze_check(), shutdown.clone()),
         );
+        // Automation and handoff (issue 5): one event at a time (an AI call takes seconds, and a
+        // batch must finish within the ack wait).
+        let single = scifer_events::BatchOptions {
+            max_messages: 1,
+            linger: std::time::Duration::ZERO,
+        };
+        let consumer = crate::automation::AutomationConsumer::new(self.automation.runner.clone());
+        let automation = tokio::spawn(scifer_events::consume_batches(
+            self.automation.consumer,
+            single.clone(),
+            shutdown.clone(),
+            move |batch| {
+                let consumer = consumer.clone();
+                async move { consumer.handle_batch(batch).await }
+            },
+        ));
+        let routing = crate::automation::RoutingConsumer::new(
+            self.db.clone(),
+            self.engine.clone(),
+            self.automation.handoff.clone(),
+        );
+        let routing = tokio::spawn(scifer_events::consume_batches(
+            self.automation.routing_consumer,
+            single,
+            shutdown.clone(),
+            move |batch| {
+                let routing = routing.clone();
+                async move { routing.handle_batch(batch).await }
+            },
+        ));
+        let idle = tokio::spawn(
+            self.automation
+                .runner
+                .clone()
+                .run_idle(self.config.idle_check(), shutdown.clone()),
+        );
         readiness.set_ready(true);
         tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
         let grace = self.config.common.shutdown_grace();
@@ -196,6 +264,9 @@ impl Application {
             (CHANNEL_CONSUMER, channels),
             ("parked-event expiry", expiry),
             ("snooze wake-up", snoozes),
+            (crate::automation::AUTOMATION_CONSUMER, automation),
+            (crate::automation::ROUTING_CONSUMER, routing),
+            ("idle rules", idle),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");
@@ -205,4 +276,82 @@ impl Application {
         served?;
         Ok(())
     }
+}
+
+// Automation and handoff (issue 5).
+
+/// The INBOX and META streams, for automation's consumers.
+struct Streams {
+    inbox: jetstream::stream::Stream,
+    meta: jetstream::stream::Stream,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn automation_parts(
+    config: &Config,
+    db: &DatabaseConnection,
+    streams: &Streams,
+    engine: &Arc<Engine>,
+    sender: &Arc<Sender>,
+    ai: &Option<Arc<scifer_ai::OpenAiCompatible>>,
+    publisher: &Publisher,
+    bus: &Bus,
+) -> Result<AutomationParts, StartupError> {
+    let audit = scifer_audit::AuditEmitter::new(publisher.clone(), bus.clone(), crate::send::SERVICE_NAME);
+    audit.ensure_stream().await?;
+    let consumer = scifer_events::durable_consumer(
+        &streams.inbox,
+        crate::automation::AUTOMATION_CONSUMER,
+        format!("{}.inbox.*.message_created", bus.prefix()),
+        config.ack_wait(),
+    )
+    .await
+    .map_err(|e| StartupError::Consumer {
+        name: crate::automation::AUTOMATION_CONSUMER,
+        reason: e.to_string(),
+    })?;
+    let routing_consumer = scifer_events::durable_consumer(
+        &streams.meta,
+        crate::automation::ROUTING_CONSUMER,
+        format!("{}.meta.*.handover", bus.prefix()),
+        config.ack_wait(),
+    )
+    .await
+    .map_err(|e| StartupError::Consumer {
+        name: crate::automation::ROUTING_CONSUMER,
+        reason: e.to_string(),
+    })?;
+    let routing = config.routing();
+    if routing.human_app_id.is_none() {
+        tracing::info!(
+            "THREAD_CONTROL_HUMAN_APP_ID is unset: handoffs are recorded in Scifer without thread-control calls"
+        );
+    }
+    let handoff = Arc::new(crate::automation::Handoff::new(
+        db.clone(),
+        engine.clone(),
+        config
+            .token_vault_credential
+            .clone()
+            .map(|secret| (config.token_vault_url.clone(), secret)),
+        config.token_vault_timeout(),
+        routing,
+        audit,
+    )?);
+    let webhooks = crate::automation::webhook::Webhooks::new(config.webhook_timeout())
+        .map_err(|e| StartupError::Automation(e.to_string()))?;
+    let runner = Arc::new(crate::automation::Runner::new(
+        db.clone(),
+        engine.clone(),
+        sender.clone(),
+        crate::suggest::Suggester::new(db.clone(), ai.clone()),
+        handoff.clone(),
+        webhooks,
+    ));
+    Ok(AutomationParts {
+        runner,
+        handoff,
+        consumer,
+        routing_consumer,
+    })
 }

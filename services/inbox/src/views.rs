@@ -38,7 +38,7 @@ pub async fn conversations(
             .collect();
     let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
     let mut labels = store::labels_of(db, &ids).await?;
-    Ok(rows
+    let mut views: Vec<pb::Conversation> = rows
         .iter()
         .map(|c| {
             let kind = kinds.get(&c.channel_id).copied().unwrap_or_default();
@@ -46,7 +46,10 @@ pub async fn conversations(
             view.labels = labels.remove(&c.id).unwrap_or_default();
             view
         })
-        .collect())
+        .collect();
+    // Automation and handoff (issue 5): who handles each conversation.
+    crate::automation::state::fill(db, &mut views).await?;
+    Ok(views)
 }
 
 /// One conversation with its details.

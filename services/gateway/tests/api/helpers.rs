@@ -518,6 +518,15 @@ pub enum InboxRequest {
     UpdateContact(UpdateContactRequest),
     MergeContacts(MergeContactsRequest),
     SuggestReply(SuggestReplyRequest),
+    // Automation and handoff (issue 5).
+    ListRules,
+    CreateRule(scifer_proto::inbox::v1::CreateRuleRequest),
+    UpdateRule(scifer_proto::inbox::v1::UpdateRuleRequest),
+    DeleteRule(scifer_proto::inbox::v1::DeleteRuleRequest),
+    GetAutomationSettings,
+    UpdateAutomationSettings(scifer_proto::inbox::v1::UpdateAutomationSettingsRequest),
+    HandOff(scifer_proto::inbox::v1::HandOffRequest),
+    HandBack(scifer_proto::inbox::v1::HandBackRequest),
 }
 
 /// The id of the message the double sends.
@@ -1020,6 +1029,100 @@ impl InboxService for InboxDouble {
             "down" => Err(Status::unavailable(
                 "the AI provider is unavailable; try again later",
             )),
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    // Automation and handoff (issue 5): the double echoes what it was given; conversation "c1"
+    // exists, any other is NOT_FOUND.
+    async fn list_rules(
+        &self,
+        request: Request<scifer_proto::inbox::v1::ListRulesRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::ListRulesResponse>, Status> {
+        self.record(&request, InboxRequest::ListRules);
+        Ok(Response::new(scifer_proto::inbox::v1::ListRulesResponse {
+            rules: vec![],
+        }))
+    }
+
+    async fn create_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::CreateRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationRule>, Status> {
+        self.record(&request, InboxRequest::CreateRule(request.get_ref().clone()));
+        Ok(Response::new(scifer_proto::inbox::v1::AutomationRule {
+            id: "rule-1".into(),
+            rule_json: request.get_ref().rule_json.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn update_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::UpdateRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationRule>, Status> {
+        self.record(&request, InboxRequest::UpdateRule(request.get_ref().clone()));
+        Ok(Response::new(scifer_proto::inbox::v1::AutomationRule {
+            id: request.get_ref().id.clone(),
+            rule_json: request.get_ref().rule_json.clone(),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<scifer_proto::inbox::v1::DeleteRuleRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::DeleteRuleResponse>, Status> {
+        self.record(&request, InboxRequest::DeleteRule(request.get_ref().clone()));
+        Ok(Response::new(scifer_proto::inbox::v1::DeleteRuleResponse {}))
+    }
+
+    async fn get_automation_settings(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetAutomationSettingsRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationSettings>, Status> {
+        self.record(&request, InboxRequest::GetAutomationSettings);
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn update_automation_settings(
+        &self,
+        request: Request<scifer_proto::inbox::v1::UpdateAutomationSettingsRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::AutomationSettings>, Status> {
+        self.record(
+            &request,
+            InboxRequest::UpdateAutomationSettings(request.get_ref().clone()),
+        );
+        Ok(Response::new(scifer_proto::inbox::v1::AutomationSettings {
+            max_replies_per_conversation: request.get_ref().max_replies_per_conversation,
+            ..Default::default()
+        }))
+    }
+
+    async fn hand_off(
+        &self,
+        request: Request<scifer_proto::inbox::v1::HandOffRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        self.record(&request, InboxRequest::HandOff(request.get_ref().clone()));
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(Conversation {
+                handler: scifer_proto::inbox::v1::HandlerKind::Human as i32,
+                ..conversation("c1")
+            })),
+            _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    async fn hand_back(
+        &self,
+        request: Request<scifer_proto::inbox::v1::HandBackRequest>,
+    ) -> Result<Response<Conversation>, Status> {
+        self.record(&request, InboxRequest::HandBack(request.get_ref().clone()));
+        match request.get_ref().conversation_id.as_str() {
+            "c1" => Ok(Response::new(Conversation {
+                handler: scifer_proto::inbox::v1::HandlerKind::Automation as i32,
+                ..conversation("c1")
+            })),
             _ => Err(Status::not_found("conversation not found")),
         }
     }

@@ -10,6 +10,8 @@ mod audit;
 mod channels;
 mod health;
 mod http;
+// Automation and handoff (issue 5).
+mod inbox_automation;
 mod inbox_reads;
 mod inbox_sends;
 mod inbox_suggest;

@@ -16,6 +16,8 @@ impl MigratorTrait for Migrator {
             Box::new(LabelsAndCanned),
             Box::new(Unread),
             Box::new(ContactProfiles),
+            // Automation and handoff (issue 5).
+            Box::new(super::automation_migration::Automation),
         ]
     }
 }

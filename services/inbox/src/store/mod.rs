@@ -5,6 +5,9 @@
 
 pub mod entity;
 pub mod migration;
+// Automation and handoff (issue 5).
+pub mod automation_entity;
+mod automation_migration;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,

@@ -5,6 +5,8 @@
 mod helpers;
 
 mod assignment;
+// Automation and handoff (issue 5).
+mod automation;
 mod canned;
 mod contacts;
 mod conversations;
