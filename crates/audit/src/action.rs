@@ -39,6 +39,17 @@ pub const MESSAGE_SENT: &str = "message.sent";
 /// An AI reply suggestion was asked for (target: the conversation; detail: model and confidence,
 /// never the text).
 pub const AI_SUGGESTED: &str = "ai.suggested";
+/// An admin created, changed or deleted an automation rule (target: the rule).
+pub const AUTOMATION_RULE_CREATED: &str = "automation.rule_created";
+pub const AUTOMATION_RULE_UPDATED: &str = "automation.rule_updated";
+pub const AUTOMATION_RULE_DELETED: &str = "automation.rule_deleted";
+/// Business hours, away message, limits or the webhook secret changed (never the secret itself).
+pub const AUTOMATION_SETTINGS_UPDATED: &str = "automation.settings_updated";
+/// A rule's webhook call failed (target: the conversation; detail: the rule and why).
+pub const AUTOMATION_WEBHOOK_FAILED: &str = "automation.webhook_failed";
+/// A conversation went from automation to a human, or back (target: the conversation).
+pub const CONVERSATION_HANDED_OFF: &str = "conversation.handed_off";
+pub const CONVERSATION_HANDED_BACK: &str = "conversation.handed_back";
 pub const POST_APPROVED: &str = "post.approved";
 pub const POST_PUBLISHED: &str = "post.published";
 pub const DATA_DELETION_REQUESTED: &str = "data.deletion_requested";
@@ -66,6 +77,13 @@ pub const ALL: &[&str] = &[
     TOKEN_USED,
     MESSAGE_SENT,
     AI_SUGGESTED,
+    AUTOMATION_RULE_CREATED,
+    AUTOMATION_RULE_UPDATED,
+    AUTOMATION_RULE_DELETED,
+    AUTOMATION_SETTINGS_UPDATED,
+    AUTOMATION_WEBHOOK_FAILED,
+    CONVERSATION_HANDED_OFF,
+    CONVERSATION_HANDED_BACK,
     POST_APPROVED,
     POST_PUBLISHED,
     DATA_DELETION_REQUESTED,
@@ -101,7 +119,7 @@ mod tests {
             assert!(is_well_formed(action), "{action}");
             assert!(seen.insert(action), "{action} listed twice");
         }
-        assert_eq!(ALL.len(), 24);
+        assert_eq!(ALL.len(), 31);
     }
 
     #[test]

@@ -689,13 +689,11 @@ impl InboxApi {
     }
 }
 
-/// Audit actions of automation changes (issue 5).
-const RULE_CREATED: &str = "automation.rule_created";
-const RULE_UPDATED: &str = "automation.rule_updated";
-const RULE_DELETED: &str = "automation.rule_deleted";
-const SETTINGS_UPDATED: &str = "automation.settings_updated";
-const HANDED_OFF: &str = "conversation.handed_off";
-const HANDED_BACK: &str = "conversation.handed_back";
+use scifer_audit::action::{
+    AUTOMATION_RULE_CREATED as RULE_CREATED, AUTOMATION_RULE_DELETED as RULE_DELETED,
+    AUTOMATION_RULE_UPDATED as RULE_UPDATED, AUTOMATION_SETTINGS_UPDATED as SETTINGS_UPDATED,
+    CONVERSATION_HANDED_BACK as HANDED_BACK, CONVERSATION_HANDED_OFF as HANDED_OFF,
+};
 
 /// What `ai.suggested` records of a suggestion: a success with the model and its reading, or a
 /// failure when inbox asked the provider and got nothing usable (UNAVAILABLE, INTERNAL) or did

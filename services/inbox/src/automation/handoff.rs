@@ -38,8 +38,9 @@ use crate::{
 type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
 
 /// Audit actions of handler changes.
-pub const HANDED_OFF: &str = "conversation.handed_off";
-pub const HANDED_BACK: &str = "conversation.handed_back";
+pub use scifer_audit::action::{
+    CONVERSATION_HANDED_BACK as HANDED_BACK, CONVERSATION_HANDED_OFF as HANDED_OFF,
+};
 
 /// What to ask Meta along with a handler change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub struct Changer {
     /// token-vault's `OnBehalfOf.kind`.
     pub vault_kind: &'static str,
     pub id: String,
+    /// The change came through the gateway's HandOff/HandBack, which records it in the audit log
+    /// as the signed-in member's action (as it does every member's action): not recorded again.
+    pub audited_by_caller: bool,
 }
 
 impl Changer {
@@ -85,6 +89,15 @@ impl Changer {
             audit: Actor::user(id),
             vault_kind: "user",
             id: id.to_string(),
+            audited_by_caller: false,
+        }
+    }
+
+    /// A member's HandOff/HandBack call through the gateway.
+    pub fn member_call(id: &str) -> Self {
+        Self {
+            audited_by_caller: true,
+            ..Self::user(id)
         }
     }
 
@@ -93,6 +106,7 @@ impl Changer {
             audit: Actor::automation_rule(id),
             vault_kind: "automation_rule",
             id: id.to_string(),
+            audited_by_caller: false,
         }
     }
 
@@ -103,6 +117,7 @@ impl Changer {
             audit: Actor::system(),
             vault_kind: "automation_rule",
             id: what.to_string(),
+            audited_by_caller: false,
         }
     }
 }
@@ -152,7 +167,7 @@ impl Handoff {
             ws,
             &req.conversation_id,
             HandoffEvent::AgentTookOver,
-            &Changer::user(agent),
+            &Changer::member_call(agent),
             reason,
             ThreadCall::Pass,
         )
@@ -170,7 +185,7 @@ impl Handoff {
             ws,
             &req.conversation_id,
             HandoffEvent::AgentHandedBack,
-            &Changer::user(agent),
+            &Changer::member_call(agent),
             "handed back",
             ThreadCall::Take,
         )
@@ -225,6 +240,8 @@ impl Handoff {
             self.engine
                 .announce(vec![views::conversation_updated(ws.as_str(), view.clone())])
                 .await;
+        }
+        if changed && !by.audited_by_caller {
             let action = match after {
                 HandlerKind::Human => HANDED_OFF,
                 HandlerKind::Automation => HANDED_BACK,

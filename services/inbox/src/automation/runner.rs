@@ -56,7 +56,7 @@ use crate::{
 };
 
 /// Audit actions of automation's own doings.
-pub const WEBHOOK_FAILED: &str = "automation.webhook_failed";
+pub use scifer_audit::action::AUTOMATION_WEBHOOK_FAILED as WEBHOOK_FAILED;
 
 /// An idle stretch older than this (beyond its threshold) no longer fires: a rule created today
 /// does not write to every conversation that went quiet last year.

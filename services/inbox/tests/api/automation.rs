@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use chrono::{Datelike, Utc};
+use futures::StreamExt;
+use prost::Message as _;
 use scifer_ai::fake::{FakeOpenAi, Script, Step};
 use scifer_events::async_nats::jetstream;
 use scifer_proto::{
@@ -351,6 +353,8 @@ async fn a_customer_asking_for_a_person_silences_automation_until_handed_back() 
     .await;
     let app = app_with(&vault, &[]).await;
     let ws = messenger(&app).await;
+    let mut audit = app.client.subscribe(app.bus.audit_event(&ws)).await.unwrap();
+    app.client.flush().await.unwrap();
     rule(
         &app,
         &ws,
@@ -396,6 +400,21 @@ async fn a_customer_asking_for_a_person_silences_automation_until_handed_back() 
     customer_says(&app, "PSID_H", "m_h3", "ok thanks").await;
     wait_calls(&vault, 1).await;
     assert_eq!(vault.body(0)["message"]["text"], "bot here");
+
+    // Automation's own handoff is audited by inbox, as the system; the member's hand back is the
+    // gateway's to record (inbox would record it twice).
+    let mut handoffs = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), audit.next()).await {
+        let event = ev::AuditEvent::decode(msg.payload.as_ref()).unwrap();
+        if event.action.starts_with("conversation.") {
+            let actor = event.actor.unwrap_or_default();
+            handoffs.push((event.action, actor.kind, event.target.unwrap_or_default().id));
+        }
+    }
+    assert_eq!(handoffs.len(), 1, "{handoffs:?}");
+    assert_eq!(handoffs[0].0, "conversation.handed_off");
+    assert_eq!(handoffs[0].1, ev::ActorKind::System as i32);
+    assert_eq!(handoffs[0].2, id);
 }
 
 async fn ai_app(vault: &VaultDouble, fake: &FakeOpenAi) -> TestApp {
