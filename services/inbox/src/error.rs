@@ -42,6 +42,18 @@ pub enum InboxError {
     Ai(scifer_ai::AiError),
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
+    // --- History, gaps and media ---
+    /// Also what a channel of another workspace gets.
+    #[error("channel not found")]
+    ChannelNotFound,
+    #[error("attachment not found")]
+    AttachmentNotFound,
+    /// The attachment has no stored copy (yet): pending, failed or expired.
+    #[error("{0}")]
+    MediaNotStored(String),
+    /// The media storage failed; the cause is logged, never returned.
+    #[error("media storage error")]
+    MediaStorage(#[source] object_store::Error),
 }
 
 impl From<crate::domain::InvalidPageToken> for InboxError {

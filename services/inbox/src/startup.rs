@@ -38,6 +38,11 @@ pub enum StartupError {
     Ai(#[from] scifer_ai::AiError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    // History, gaps and media.
+    #[error(transparent)]
+    MediaStorage(#[from] crate::media::storage::StorageSetupError),
+    #[error("media HTTP client: {0}")]
+    MediaHttp(#[from] reqwest::Error),
 }
 
 pub struct Application {
@@ -52,6 +57,10 @@ pub struct Application {
     sender: Arc<Sender>,
     /// None when no AI provider is configured.
     ai: Option<Arc<scifer_ai::OpenAiCompatible>>,
+    // History, gaps and media.
+    history: Arc<crate::history::HistorySync>,
+    media: Arc<crate::media::MediaWorker>,
+    media_storage: crate::media::MediaStorage,
 }
 
 impl Application {
@@ -105,7 +114,28 @@ impl Application {
                 None
             }
         };
+        // History, gaps and media: the workers call the vault with the same credential.
+        let workers_vault = crate::vault::client(
+            &config.token_vault_url,
+            config.token_vault_credential.clone(),
+            config.token_vault_timeout(),
+        )?;
+        let history = Arc::new(crate::history::HistorySync::new(
+            db.clone(),
+            publisher.clone(),
+            bus.clone(),
+            workers_vault.clone(),
+            crate::history::HistorySettings::from_config(&config),
+        ));
+        let media_storage = crate::media::MediaStorage::from_config(&config)?;
         let engine: Arc<Engine> = Engine::new(db.clone(), publisher, bus);
+        let media = Arc::new(crate::media::MediaWorker::new(
+            db.clone(),
+            engine.clone(),
+            media_storage.clone(),
+            workers_vault,
+            crate::media::worker::MediaSettings::from_config(&config),
+        )?);
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
             config,
@@ -118,6 +148,9 @@ impl Application {
             channel_consumer,
             sender,
             ai,
+            history,
+            media,
+            media_storage,
         })
     }
 
@@ -152,6 +185,16 @@ impl Application {
         self.engine.clone()
     }
 
+    /// History, gaps and media: the history worker (its `run_due` is what the loop runs).
+    pub fn history(&self) -> Arc<crate::history::HistorySync> {
+        self.history.clone()
+    }
+
+    /// History, gaps and media: the media worker (its `run_once` is what the loop runs).
+    pub fn media(&self) -> Arc<crate::media::MediaWorker> {
+        self.media.clone()
+    }
+
     /// Serves gRPC and health and runs both consumers (with the hourly expiry of events parked for
     /// disconnected accounts and the snooze wake-up every `SNOOZE_CHECK_MS`) until `shutdown`;
     /// then stops fetching, lets each consumer finish (and acknowledge) its batch in flight,
@@ -166,7 +209,8 @@ impl Application {
             self.engine.clone(),
             self.sender.clone(),
             self.ai.clone(),
-        )));
+        )
+        .with_history_and_media(self.history.settings().clone(), self.media_storage.clone())));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
         let meta = tokio::spawn(
@@ -185,6 +229,9 @@ impl Application {
                 .clone()
                 .run_snooze_wake(self.config.snooze_check(), shutdown.clone()),
         );
+        // History, gaps and media.
+        let history = tokio::spawn(self.history.clone().run(shutdown.clone()));
+        let media = tokio::spawn(self.media.clone().run(shutdown.clone()));
         readiness.set_ready(true);
         tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
         let grace = self.config.common.shutdown_grace();
@@ -196,6 +243,8 @@ impl Application {
             (CHANNEL_CONSUMER, channels),
             ("parked-event expiry", expiry),
             ("snooze wake-up", snoozes),
+            ("history sync", history),
+            ("media worker", media),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");
