@@ -10,6 +10,7 @@ mod audit;
 mod channels;
 mod health;
 mod http;
+mod inbox_history;
 mod inbox_reads;
 mod inbox_sends;
 mod inbox_suggest;
