@@ -669,12 +669,15 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         self.channels.clear();
         // History, gaps and media: a backfill for a new connection; sync state and media go with
         // a disconnect.
-        crate::history::on_channel_event(self.db, workspace.as_str(), event, previous_state, self.now_ms).await?;
+        crate::history::on_channel_event(self.db, workspace.as_str(), event, previous_state, self.now_ms)
+            .await?;
         if disconnected {
             let erased = self
                 .erase_channel(&event.channel_id, event.kind, &event.account_id)
                 .await?;
-            let media = crate::media::forget_channel(self.db, workspace.as_str(), &event.channel_id, self.now_ms).await?;
+            let media =
+                crate::media::forget_channel(self.db, workspace.as_str(), &event.channel_id, self.now_ms)
+                    .await?;
             tracing::info!(channel_id = %event.channel_id, media, "channel disconnected: its media is being deleted");
             tracing::info!(channel_id = %event.channel_id, version = event.version,
                 messages = erased.messages, labels = erased.labels, conversations = erased.conversations,

@@ -204,13 +204,15 @@ impl Application {
         health
             .set_serving::<InboxServiceServer<crate::grpc::Inbox>>()
             .await;
-        let routes = routes.add_service(InboxServiceServer::new(crate::grpc::Inbox::new(
-            self.db.clone(),
-            self.engine.clone(),
-            self.sender.clone(),
-            self.ai.clone(),
-        )
-        .with_history_and_media(self.history.settings().clone(), self.media_storage.clone())));
+        let routes = routes.add_service(InboxServiceServer::new(
+            crate::grpc::Inbox::new(
+                self.db.clone(),
+                self.engine.clone(),
+                self.sender.clone(),
+                self.ai.clone(),
+            )
+            .with_history_and_media(self.history.settings().clone(), self.media_storage.clone()),
+        ));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
         let meta = tokio::spawn(

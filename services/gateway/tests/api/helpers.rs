@@ -1076,7 +1076,9 @@ impl InboxService for InboxDouble {
                 ];
                 Ok(Response::new(Box::pin(futures::stream::iter(parts))))
             }
-            ("pending", _) => Err(Status::failed_precondition("the attachment is still being fetched")),
+            ("pending", _) => Err(Status::failed_precondition(
+                "the attachment is still being fetched",
+            )),
             _ => Err(Status::not_found("message not found")),
         }
     }

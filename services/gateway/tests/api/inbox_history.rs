@@ -39,7 +39,11 @@ async fn a_viewer_reads_the_channel_sync_and_streams_a_stored_attachment() {
     assert_eq!((sync.messages_seen, sync.reconciled_messages), (20, 20));
     assert!(sync.limits.contains("20 most recent"));
 
-    let mut stream = viewer.get_media(media(&team.workspace, "m1")).await.unwrap().into_inner();
+    let mut stream = viewer
+        .get_media(media(&team.workspace, "m1"))
+        .await
+        .unwrap()
+        .into_inner();
     let mut info = None;
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -82,7 +86,10 @@ async fn inbox_refusals_pass_through() {
     let app = spawn_app().await;
     let team = team(&app).await;
     let mut agent = app.inbox_client(Some(&team.agent.token));
-    let pending = agent.get_media(media(&team.workspace, "pending")).await.unwrap_err();
+    let pending = agent
+        .get_media(media(&team.workspace, "pending"))
+        .await
+        .unwrap_err();
     assert_eq!(pending.code(), Code::FailedPrecondition);
     assert_eq!(pending.message(), "the attachment is still being fetched");
     let missing = agent.get_media(media(&team.workspace, "nope")).await.unwrap_err();

@@ -2,7 +2,9 @@
 //! MetaEvents for the consumer.
 
 use chrono::DateTime;
-use scifer_proto::events::v1::{self as ev, ChannelKind, InboundMessage, MetaEvent, OutboundEcho, meta_event::Kind};
+use scifer_proto::events::v1::{
+    self as ev, ChannelKind, InboundMessage, MetaEvent, OutboundEcho, meta_event::Kind,
+};
 use serde_json::Value;
 
 /// Instagram shows only the 20 most recent messages of a conversation (Meta's documentation;
@@ -30,7 +32,9 @@ pub fn limits(kind: ChannelKind, max_conversations: u32, max_messages: u32) -> S
              (Instagram returns only the 20 most recent messages of a conversation)",
             max_messages.min(INSTAGRAM_MESSAGE_CAP)
         ),
-        ChannelKind::Whatsapp => "WhatsApp has no API to read past messages: only webhooks fill the inbox".into(),
+        ChannelKind::Whatsapp => {
+            "WhatsApp has no API to read past messages: only webhooks fill the inbox".into()
+        }
         ChannelKind::Unspecified => String::new(),
     }
 }
@@ -48,9 +52,7 @@ pub fn messages_per_conversation(kind: ChannelKind, max_messages: u32) -> u32 {
 /// per page of conversations reads everything (and no conversation id has to be passed back
 /// through the vault).
 pub fn fields(messages: u32) -> String {
-    format!(
-        "id,updated_time,messages.limit({messages}){{id,message,created_time,from,to,attachments}}"
-    )
+    format!("id,updated_time,messages.limit({messages}){{id,message,created_time,from,to,attachments}}")
 }
 
 /// One channel, as the events need it.
@@ -209,7 +211,14 @@ fn attachments(m: &Value) -> Vec<ev::Attachment> {
             } else if let Some(url) = a["video_data"]["url"].as_str() {
                 ("video", url)
             } else if let Some(url) = a["file_url"].as_str() {
-                (if mime.starts_with("audio/") { "audio" } else { "file" }, url)
+                (
+                    if mime.starts_with("audio/") {
+                        "audio"
+                    } else {
+                        "file"
+                    },
+                    url,
+                )
             } else {
                 return None;
             };
@@ -271,7 +280,10 @@ mod tests {
         assert_eq!(got.newest_ms, T0 + 600_000);
         // m_4 is younger than the settle time: left to its own echo.
         let ids: Vec<&str> = got.events.iter().map(|e| e.event_id.as_str()).collect();
-        assert_eq!(ids, ["reconcile:ch-1:m_3", "reconcile:ch-1:m_2", "reconcile:ch-1:m_1"]);
+        assert_eq!(
+            ids,
+            ["reconcile:ch-1:m_3", "reconcile:ch-1:m_2", "reconcile:ch-1:m_1"]
+        );
         assert!(got.events.iter().all(|e| e.reconciled && e.account_id == "111"));
         match &got.events[0].kind {
             Some(Kind::Message(m)) => {

@@ -7,7 +7,9 @@ use scifer_events::{Bus, Publisher};
 use scifer_plumbing::CancellationToken;
 use scifer_proto::{
     events::v1::{ChannelKind, ChannelState},
-    tokenvault::v1::{EgressAction, EgressRequest, OnBehalfOf, egress_response, graph_failure::Kind as FailureKind},
+    tokenvault::v1::{
+        EgressAction, EgressRequest, OnBehalfOf, egress_response, graph_failure::Kind as FailureKind,
+    },
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, sea_query::Expr};
 
@@ -94,7 +96,9 @@ impl HistorySync {
         settings: HistorySettings,
     ) -> Self {
         if vault.is_none() {
-            tracing::warn!("TOKEN_VAULT_CREDENTIAL is unset: history backfill and reconciliation are disabled");
+            tracing::warn!(
+                "TOKEN_VAULT_CREDENTIAL is unset: history backfill and reconciliation are disabled"
+            );
         }
         Self {
             db,
@@ -136,7 +140,9 @@ impl HistorySync {
         let now = now_ms();
         let channels = channel::Entity::find()
             .filter(channel::Column::State.eq(ChannelState::Connected as i32))
-            .filter(channel::Column::Kind.is_in([ChannelKind::Messenger as i32, ChannelKind::Instagram as i32]))
+            .filter(
+                channel::Column::Kind.is_in([ChannelKind::Messenger as i32, ChannelKind::Instagram as i32]),
+            )
             .all(&self.db)
             .await?;
         if channels.is_empty() {
@@ -174,7 +180,12 @@ impl HistorySync {
     }
 
     /// One run for one channel, recorded whatever its outcome.
-    pub async fn run_channel(&self, ch: &channel::Model, run: &'static str, high_water_ms: i64) -> Result<(), DbErr> {
+    pub async fn run_channel(
+        &self,
+        ch: &channel::Model,
+        run: &'static str,
+        high_water_ms: i64,
+    ) -> Result<(), DbErr> {
         let started = now_ms();
         let mut counts = Counts::default();
         let outcome = self.read_back(ch, run, started, &mut counts).await;
@@ -194,7 +205,10 @@ impl HistorySync {
                 channel_sync::Column::MessagesPublished,
                 Expr::value(i32::try_from(counts.published).unwrap_or(i32::MAX)),
             )
-            .col_expr(channel_sync::Column::Runs, sea_orm::sea_query::ExprTrait::add(Expr::col(channel_sync::Column::Runs), 1))
+            .col_expr(
+                channel_sync::Column::Runs,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(channel_sync::Column::Runs), 1),
+            )
             .col_expr(
                 channel_sync::Column::HighWaterMs,
                 // Only up: a bounded run may see less than an earlier one.
@@ -211,8 +225,14 @@ impl HistorySync {
             }
             Err(stopped) => {
                 update = update
-                    .col_expr(channel_sync::Column::LastError, Expr::value(stopped.error.clone()))
-                    .col_expr(channel_sync::Column::NotBeforeMs, Expr::value(stopped.retry_at_ms));
+                    .col_expr(
+                        channel_sync::Column::LastError,
+                        Expr::value(stopped.error.clone()),
+                    )
+                    .col_expr(
+                        channel_sync::Column::NotBeforeMs,
+                        Expr::value(stopped.retry_at_ms),
+                    );
                 tracing::warn!(channel_id = %ch.id, kind = ?span_kind, run, error = %stopped.error,
                     retry_at_ms = stopped.retry_at_ms, "history sync run stopped");
             }
@@ -262,7 +282,10 @@ impl HistorySync {
         };
         let mut after: Option<String> = None;
         loop {
-            let remaining = self.settings.max_conversations.saturating_sub(counts.conversations);
+            let remaining = self
+                .settings
+                .max_conversations
+                .saturating_sub(counts.conversations);
             if remaining == 0 {
                 return Ok(());
             }
@@ -301,7 +324,11 @@ impl HistorySync {
         }
     }
 
-    async fn list(&self, ch: &channel::Model, params: &serde_json::Value) -> Result<serde_json::Value, Stopped> {
+    async fn list(
+        &self,
+        ch: &channel::Model,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Value, Stopped> {
         let Some(mut vault) = self.vault.clone() else {
             return Err(Stopped {
                 error: "token-vault is not configured".into(),
@@ -330,7 +357,10 @@ impl HistorySync {
             }
             Ok(Err(status)) => {
                 let (error, wait) = match status.code() {
-                    tonic::Code::NotFound => ("the channel is not connected in token-vault".to_string(), AUTH_RETRY_MS),
+                    tonic::Code::NotFound => (
+                        "the channel is not connected in token-vault".to_string(),
+                        AUTH_RETRY_MS,
+                    ),
                     tonic::Code::FailedPrecondition => ("channel_needs_reconnect".to_string(), AUTH_RETRY_MS),
                     tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
                         ("token-vault is unreachable".to_string(), 0)
@@ -345,10 +375,12 @@ impl HistorySync {
             Ok(Ok(response)) => response.into_inner().outcome,
         };
         match answer {
-            Some(egress_response::Outcome::ResultJson(json)) => serde_json::from_str(&json).map_err(|_| Stopped {
-                error: "Graph answered something that is not JSON".into(),
-                retry_at_ms: retry(0),
-            }),
+            Some(egress_response::Outcome::ResultJson(json)) => {
+                serde_json::from_str(&json).map_err(|_| Stopped {
+                    error: "Graph answered something that is not JSON".into(),
+                    retry_at_ms: retry(0),
+                })
+            }
             Some(egress_response::Outcome::Failure(f)) => {
                 let kind = FailureKind::try_from(f.kind).unwrap_or(FailureKind::Other);
                 let label = match kind {
@@ -378,7 +410,11 @@ impl HistorySync {
     }
 
     /// Hands the events to the META stream (Nats-Msg-Id = event id), acknowledgements awaited.
-    async fn publish(&self, kind: ChannelKind, events: &[scifer_proto::events::v1::MetaEvent]) -> Result<(), Stopped> {
+    async fn publish(
+        &self,
+        kind: ChannelKind,
+        events: &[scifer_proto::events::v1::MetaEvent],
+    ) -> Result<(), Stopped> {
         let subject = self.bus.meta_event(kind, "reconciled");
         let mut acks = Vec::with_capacity(events.len());
         for e in events {

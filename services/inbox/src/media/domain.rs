@@ -138,7 +138,7 @@ impl HostAllowList {
         let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
             return false;
         };
-        self.exact.iter().any(|h| *h == host)
+        self.exact.contains(&host)
             || self
                 .suffixes
                 .iter()

@@ -43,7 +43,11 @@ pub async fn get_media(
         .ok_or_else(|| InboxError::MediaNotStored("this attachment has no copy to serve".into()))?;
     match MediaState::try_from(copy.state) {
         Ok(MediaState::Stored) => {}
-        Ok(MediaState::Pending) => return Err(InboxError::MediaNotStored("the attachment is still being fetched".into())),
+        Ok(MediaState::Pending) => {
+            return Err(InboxError::MediaNotStored(
+                "the attachment is still being fetched".into(),
+            ));
+        }
         Ok(MediaState::Expired) => {
             return Err(InboxError::MediaNotStored(
                 "Meta's link to the attachment expired before it could be fetched".into(),

@@ -60,7 +60,10 @@ impl MediaStorage {
                 )
             }
             "s3" => {
-                let bucket = config.media_s3_bucket.clone().ok_or(StorageSetupError::NoBucket)?;
+                let bucket = config
+                    .media_s3_bucket
+                    .clone()
+                    .ok_or(StorageSetupError::NoBucket)?;
                 // Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
                 // AWS_SESSION_TOKEN in the environment (or the instance's role), never from our
                 // settings, so they are never printed with them.
@@ -134,7 +137,10 @@ impl MediaStorage {
     }
 
     /// The bytes of `key`, in chunks.
-    pub async fn read(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
+    pub async fn read(
+        &self,
+        key: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
         Ok(self.store.get(&Path::from(key)).await?.into_stream())
     }
 
@@ -183,7 +189,12 @@ mod tests {
     }
 
     fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, FetchError>> + Unpin {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+        futures::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[tokio::test]

@@ -145,7 +145,8 @@ impl MediaWorker {
             return Ok(0);
         }
         // A lease: if inbox stops mid-download, the row is due again after it.
-        let lease = now.saturating_add(i64::try_from(self.settings.timeout.as_millis()).unwrap_or(i64::MAX) * 2);
+        let lease =
+            now.saturating_add(i64::try_from(self.settings.timeout.as_millis()).unwrap_or(i64::MAX) * 2);
         media_file::Entity::update_many()
             .col_expr(media_file::Column::NextAttemptAtMs, Expr::value(lease))
             .col_expr(
@@ -175,7 +176,9 @@ impl MediaWorker {
                         .await?;
                     tracing::info!(prefix = %p.prefix, deleted, "media of a disconnected channel deleted");
                 }
-                Err(e) => tracing::warn!(prefix = %p.prefix, error = %e, "deleting a disconnected channel's media failed; will try again"),
+                Err(e) => {
+                    tracing::warn!(prefix = %p.prefix, error = %e, "deleting a disconnected channel's media failed; will try again")
+                }
             }
         }
         Ok(())
@@ -232,8 +235,14 @@ impl MediaWorker {
                     reason = error.reason(), ?state, "attachment not fetched");
                 media_file::Entity::update_many()
                     .col_expr(media_file::Column::State, Expr::value(state as i32))
-                    .col_expr(media_file::Column::NextAttemptAtMs, Expr::value(next.unwrap_or(0)))
-                    .col_expr(media_file::Column::Failure, Expr::value(error.reason().to_string()))
+                    .col_expr(
+                        media_file::Column::NextAttemptAtMs,
+                        Expr::value(next.unwrap_or(0)),
+                    )
+                    .col_expr(
+                        media_file::Column::Failure,
+                        Expr::value(error.reason().to_string()),
+                    )
                     .col_expr(media_file::Column::UpdatedAtMs, Expr::value(now))
                     .filter(media_file::Column::Id.eq(row.id.as_str()))
                     .exec(&self.db)
@@ -255,7 +264,11 @@ impl MediaWorker {
     }
 
     /// Writes the copy's state into the message's attachments and announces the message.
-    async fn record_on_message(&self, row: &media_file::Model, update: AttachmentRecordUpdate) -> Result<(), DbErr> {
+    async fn record_on_message(
+        &self,
+        row: &media_file::Model,
+        update: AttachmentRecordUpdate,
+    ) -> Result<(), DbErr> {
         let saved = {
             let _one_at_a_time = self.attachments_lock.lock().await;
             let Some(mut m) = message::Entity::find_by_id(row.message_id.clone())
@@ -264,7 +277,8 @@ impl MediaWorker {
             else {
                 return Ok(());
             };
-            let mut records: Vec<AttachmentRecord> = serde_json::from_str(&m.attachments_json).unwrap_or_default();
+            let mut records: Vec<AttachmentRecord> =
+                serde_json::from_str(&m.attachments_json).unwrap_or_default();
             let Some(record) = usize::try_from(row.attachment_index)
                 .ok()
                 .and_then(|i| records.get_mut(i))
@@ -279,7 +293,10 @@ impl MediaWorker {
             m.attachments_json = serde_json::to_string(&records).unwrap_or_else(|_| "[]".into());
             m.updated_at_ms = now_ms();
             message::Entity::update_many()
-                .col_expr(message::Column::AttachmentsJson, Expr::value(m.attachments_json.clone()))
+                .col_expr(
+                    message::Column::AttachmentsJson,
+                    Expr::value(m.attachments_json.clone()),
+                )
                 .col_expr(message::Column::UpdatedAtMs, Expr::value(m.updated_at_ms))
                 .filter(message::Column::Id.eq(m.id.as_str()))
                 .exec(&self.db)
@@ -306,7 +323,10 @@ impl MediaWorker {
         if !status.is_success() {
             return Err(FetchError::from_http_status(status.as_u16()));
         }
-        if response.content_length().is_some_and(|n| n > self.settings.max_bytes) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.settings.max_bytes)
+        {
             return Err(FetchError::Permanent("too_large".into()));
         }
         let content_type = response
@@ -323,7 +343,11 @@ impl MediaWorker {
         Ok((stored, content_type))
     }
 
-    async fn fetch_whatsapp(&self, row: &media_file::Model, media_id: &str) -> Result<(Stored, String), FetchError> {
+    async fn fetch_whatsapp(
+        &self,
+        row: &media_file::Model,
+        media_id: &str,
+    ) -> Result<(Stored, String), FetchError> {
         let mut vault = self
             .vault
             .clone()
@@ -339,7 +363,11 @@ impl MediaWorker {
         });
         request.set_timeout(self.settings.timeout);
         let work = async {
-            let mut stream = vault.fetch_media(request).await.map_err(vault_failure)?.into_inner();
+            let mut stream = vault
+                .fetch_media(request)
+                .await
+                .map_err(vault_failure)?
+                .into_inner();
             let info = match stream.message().await.map_err(vault_failure)? {
                 Some(scifer_proto::tokenvault::v1::MediaChunk {
                     part: Some(media_chunk::Part::Info(info)),
@@ -420,9 +448,11 @@ fn message_updated(m: &message::Model) -> crate::apply::Emission {
             event_id: msg_id,
             workspace_id: m.workspace_id.clone(),
             at: Some(convert::timestamp(now_ms())),
-            kind: Some(scifer_proto::events::v1::inbox_event::Kind::MessageUpdated(ev::MessageUpdated {
-                message: Some(convert::message(m)),
-            })),
+            kind: Some(scifer_proto::events::v1::inbox_event::Kind::MessageUpdated(
+                ev::MessageUpdated {
+                    message: Some(convert::message(m)),
+                },
+            )),
         },
         cause: String::new(),
     }

@@ -18,7 +18,8 @@ use scifer_proto::{
     events::v1::ChannelKind,
     inbox::v1::{ChannelSync, GetChannelSyncRequest, Message},
     tokenvault::v1::{
-        self as vault, EgressAction, EgressRequest, EgressResponse, GraphFailure, egress_response, graph_failure,
+        self as vault, EgressAction, EgressRequest, EgressResponse, GraphFailure, egress_response,
+        graph_failure,
         token_vault_service_server::{TokenVaultService, TokenVaultServiceServer},
     },
 };
@@ -179,12 +180,16 @@ impl TokenVaultService for SimVault {
     async fn egress(&self, request: Request<EgressRequest>) -> Result<Response<EgressResponse>, Status> {
         Self::authorise(&request)?;
         let r = request.into_inner();
-        self.egress_calls.lock().unwrap().push((r.action, r.params_json.clone()));
+        self.egress_calls
+            .lock()
+            .unwrap()
+            .push((r.action, r.params_json.clone()));
         if r.action != EgressAction::ListConversations as i32 {
             return Err(Status::unimplemented("double: only ListConversations"));
         }
         let ch = self.channel(&r.channel_id)?;
-        let params: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&r.params_json).unwrap();
+        let params: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&r.params_json).unwrap();
         let platform = if ch.kind == ChannelKind::Instagram {
             "instagram"
         } else {
@@ -216,7 +221,9 @@ impl TokenVaultService for SimVault {
         } else {
             egress_response::Outcome::Failure(failure(status, &headers, &body))
         };
-        Ok(Response::new(EgressResponse { outcome: Some(outcome) }))
+        Ok(Response::new(EgressResponse {
+            outcome: Some(outcome),
+        }))
     }
 
     async fn fetch_media(
@@ -272,7 +279,10 @@ impl TokenVaultService for SimVault {
         Ok(Response::new(Box::pin(futures::stream::iter(parts))))
     }
 
-    async fn get_info(&self, _: Request<vault::GetInfoRequest>) -> Result<Response<vault::GetInfoResponse>, Status> {
+    async fn get_info(
+        &self,
+        _: Request<vault::GetInfoRequest>,
+    ) -> Result<Response<vault::GetInfoResponse>, Status> {
         Err(Status::unimplemented("double"))
     }
     async fn start_connect(
@@ -311,7 +321,10 @@ impl TokenVaultService for SimVault {
     ) -> Result<Response<vault::DisconnectChannelResponse>, Status> {
         Err(Status::unimplemented("double"))
     }
-    async fn check_channel(&self, _: Request<vault::CheckChannelRequest>) -> Result<Response<vault::Channel>, Status> {
+    async fn check_channel(
+        &self,
+        _: Request<vault::CheckChannelRequest>,
+    ) -> Result<Response<vault::Channel>, Status> {
         Err(Status::unimplemented("double"))
     }
     async fn rotate_data_key(
@@ -341,7 +354,12 @@ pub fn world(vault: &SimVault) -> World {
     let ig = vault.sim.link_instagram(&page, "history.shop");
     let token = vault.sim.issue_user_token(
         &user.id,
-        &["pages_messaging", "pages_show_list", "instagram_manage_messages", "instagram_basic"],
+        &[
+            "pages_messaging",
+            "pages_show_list",
+            "instagram_manage_messages",
+            "instagram_basic",
+        ],
         true,
     );
     World { page, ig, token }
@@ -369,7 +387,13 @@ async fn try_sync(app: &TestApp, ws: &str, channel_id: &str) -> Result<ChannelSy
         .into_inner())
 }
 
-pub async fn wait_sync<F: Fn(&ChannelSync) -> bool>(app: &TestApp, ws: &str, channel_id: &str, what: &str, check: F) -> ChannelSync {
+pub async fn wait_sync<F: Fn(&ChannelSync) -> bool>(
+    app: &TestApp,
+    ws: &str,
+    channel_id: &str,
+    what: &str,
+    check: F,
+) -> ChannelSync {
     // NOT_FOUND until the consumer has applied the channel's event.
     let done = wait_until(WAIT, || async {
         try_sync(app, ws, channel_id).await.is_ok_and(|s| check(&s))
@@ -405,46 +429,87 @@ async fn backfill_on_connect_stores_the_history_marked_reconciled_and_instagram_
     for (i, psid) in ["PSID-A", "PSID-B"].iter().enumerate() {
         for n in 0..3 {
             let at_ms = t0 + (i as i64 * 10 + n) * 1_000;
-            vault.sim.record_customer_message(&w.page, psid, &format!("m_{psid}_{n}"), &format!("{psid} {n}"), at(at_ms));
+            vault.sim.record_customer_message(
+                &w.page,
+                psid,
+                &format!("m_{psid}_{n}"),
+                &format!("{psid} {n}"),
+                at(at_ms),
+            );
         }
     }
     vault.sim.add_instagram_user(&w.ig, "IGSID-1");
     for n in 0..25 {
-        vault.sim.record_customer_message(&w.ig, "IGSID-1", &format!("ig_m_{n:02}"), &format!("ig {n}"), at(t0 + n * 1_000));
+        vault.sim.record_customer_message(
+            &w.ig,
+            "IGSID-1",
+            &format!("ig_m_{n:02}"),
+            &format!("ig {n}"),
+            at(t0 + n * 1_000),
+        );
     }
-    vault.add_channel("ch-fb", SimChannel { kind: ChannelKind::Messenger, node: w.page.clone(), token: w.token.clone() });
-    vault.add_channel("ch-ig", SimChannel { kind: ChannelKind::Instagram, node: w.page.clone(), token: w.token.clone() });
+    vault.add_channel(
+        "ch-fb",
+        SimChannel {
+            kind: ChannelKind::Messenger,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
+    vault.add_channel(
+        "ch-ig",
+        SimChannel {
+            kind: ChannelKind::Instagram,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
     let app = spawn(&vault, &[("BACKFILL_MAX_MESSAGES_PER_CONVERSATION", "50")]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
-    app.publish_channel(&connected(&ws, "ch-ig", ChannelKind::Instagram, &w.ig)).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
+    app.publish_channel(&connected(&ws, "ch-ig", ChannelKind::Instagram, &w.ig))
+        .await;
 
     app.wait_for_messages(&ws, 6 + 20).await;
     let all = messages(&app, &ws).await;
     assert_eq!(all.len(), 26);
-    assert!(all.values().all(|m| m.reconciled), "every backfilled message is marked reconciled");
+    assert!(
+        all.values().all(|m| m.reconciled),
+        "every backfilled message is marked reconciled"
+    );
     // Instagram shows the newest 20: ig_m_05..ig_m_24.
     assert!(!all.contains_key("ig_m_04"));
     assert!(all.contains_key("ig_m_05") && all.contains_key("ig_m_24"));
     assert_eq!(all["m_PSID-B_2"].text, "PSID-B 2");
 
-    let ig = wait_sync(&app, &ws, "ch-ig", "instagram backfill recorded", |s| !s.backfill_pending && s.runs == 1).await;
+    let ig = wait_sync(&app, &ws, "ch-ig", "instagram backfill recorded", |s| {
+        !s.backfill_pending && s.runs == 1
+    })
+    .await;
     assert_eq!(ig.last_run_kind, "backfill");
     assert!(ig.supported);
     assert!(ig.limits.contains("20 most recent"), "{}", ig.limits);
-    assert_eq!((ig.conversations_seen, ig.messages_seen, ig.messages_published), (1, 20, 20));
+    assert_eq!(
+        (ig.conversations_seen, ig.messages_seen, ig.messages_published),
+        (1, 20, 20)
+    );
     assert_eq!(ig.reconciled_messages, 20);
     assert!(ig.last_error.is_empty());
     assert_eq!(ig.high_water_at.unwrap().seconds, (t0 + 24_000) / 1000);
     let fb = sync(&app, &ws, "ch-fb").await;
-    assert_eq!((fb.conversations_seen, fb.messages_seen, fb.reconciled_messages), (2, 6, 6));
+    assert_eq!(
+        (fb.conversations_seen, fb.messages_seen, fb.reconciled_messages),
+        (2, 6, 6)
+    );
 
     // A version bump of a channel that stays connected asks for no second backfill.
     let mut bumped = connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page);
     bumped.version = 2;
     bumped.event_id = "ch-fb-v2".into();
     app.publish_channel(&bumped).await;
-    app.wait_consumer_caught_up(inbox::CHANNEL_CONSUMER, scifer_events::StreamKind::Channels).await;
+    app.wait_consumer_caught_up(inbox::CHANNEL_CONSUMER, scifer_events::StreamKind::Channels)
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fb = sync(&app, &ws, "ch-fb").await;
     assert_eq!((fb.runs, fb.backfill_pending), (1, false));
@@ -453,7 +518,12 @@ async fn backfill_on_connect_stores_the_history_marked_reconciled_and_instagram_
     let other = app
         .grpc()
         .await
-        .get_channel_sync(with_workspace(&workspace(), GetChannelSyncRequest { channel_id: "ch-fb".into() }))
+        .get_channel_sync(with_workspace(
+            &workspace(),
+            GetChannelSyncRequest {
+                channel_id: "ch-fb".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(other.code(), tonic::Code::NotFound);
@@ -464,28 +534,67 @@ async fn backfill_on_connect_stores_the_history_marked_reconciled_and_instagram_
 async fn a_webhook_message_and_the_same_message_from_reconciliation_give_one_row() {
     let vault = SimVault::start().await;
     let w = world(&vault);
-    vault.add_channel("ch-fb", SimChannel { kind: ChannelKind::Messenger, node: w.page.clone(), token: w.token.clone() });
+    vault.add_channel(
+        "ch-fb",
+        SimChannel {
+            kind: ChannelKind::Messenger,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
     let app = spawn(&vault, &[("RECONCILE_INTERVAL_SECS", "1")]).await;
     let ws = workspace();
     let t0 = now_ms() - 60_000;
     // Delivered by webhook first, then read back by the backfill.
-    vault.sim.record_customer_message(&w.page, "PSID-1", "m_hook_first", "by webhook", at(t0));
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
-    app.publish_meta(&inbound(ChannelKind::Messenger, &w.page, "PSID-1", "m_hook_first", "by webhook", t0)).await;
-    wait_sync(&app, &ws, "ch-fb", "backfill ran", |s| s.runs >= 1 && !s.backfill_pending).await;
+    vault
+        .sim
+        .record_customer_message(&w.page, "PSID-1", "m_hook_first", "by webhook", at(t0));
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
+    app.publish_meta(&inbound(
+        ChannelKind::Messenger,
+        &w.page,
+        "PSID-1",
+        "m_hook_first",
+        "by webhook",
+        t0,
+    ))
+    .await;
+    wait_sync(&app, &ws, "ch-fb", "backfill ran", |s| {
+        s.runs >= 1 && !s.backfill_pending
+    })
+    .await;
     // Read back first, then delivered by a (late) webhook.
-    vault.sim.record_customer_message(&w.page, "PSID-1", "m_sync_first", "by reconciliation", at(t0 + 1_000));
+    vault.sim.record_customer_message(
+        &w.page,
+        "PSID-1",
+        "m_sync_first",
+        "by reconciliation",
+        at(t0 + 1_000),
+    );
     wait_sync(&app, &ws, "ch-fb", "a reconciliation ran", |s| s.runs >= 2).await;
     app.wait_for_messages(&ws, 2).await;
-    app.publish_meta(&inbound(ChannelKind::Messenger, &w.page, "PSID-1", "m_sync_first", "by reconciliation", t0 + 1_000)).await;
+    app.publish_meta(&inbound(
+        ChannelKind::Messenger,
+        &w.page,
+        "PSID-1",
+        "m_sync_first",
+        "by reconciliation",
+        t0 + 1_000,
+    ))
+    .await;
     wait_sync(&app, &ws, "ch-fb", "another reconciliation ran", |s| s.runs >= 3).await;
-    app.wait_consumer_caught_up(inbox::META_CONSUMER, scifer_events::StreamKind::Meta).await;
+    app.wait_consumer_caught_up(inbox::META_CONSUMER, scifer_events::StreamKind::Meta)
+        .await;
 
     let all = messages(&app, &ws).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(app.conversations(&ws).await[0].message_count, 2);
     assert!(!all["m_hook_first"].reconciled, "the webhook came first");
-    assert!(all["m_sync_first"].reconciled, "only reconciliation found it at first");
+    assert!(
+        all["m_sync_first"].reconciled,
+        "only reconciliation found it at first"
+    );
     app.stop().await;
 }
 
@@ -493,21 +602,50 @@ async fn a_webhook_message_and_the_same_message_from_reconciliation_give_one_row
 async fn a_gap_is_filled_by_the_periodic_reconciliation() {
     let vault = SimVault::start().await;
     let w = world(&vault);
-    vault.add_channel("ch-fb", SimChannel { kind: ChannelKind::Messenger, node: w.page.clone(), token: w.token.clone() });
-    let app = spawn(&vault, &[("RECONCILE_INTERVAL_SECS", "1"), ("RECONCILE_LOOKBACK_HOURS", "1")]).await;
+    vault.add_channel(
+        "ch-fb",
+        SimChannel {
+            kind: ChannelKind::Messenger,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
+    let app = spawn(
+        &vault,
+        &[
+            ("RECONCILE_INTERVAL_SECS", "1"),
+            ("RECONCILE_LOOKBACK_HOURS", "1"),
+        ],
+    )
+    .await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
-    wait_sync(&app, &ws, "ch-fb", "empty backfill ran", |s| s.runs >= 1 && !s.backfill_pending).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
+    wait_sync(&app, &ws, "ch-fb", "empty backfill ran", |s| {
+        s.runs >= 1 && !s.backfill_pending
+    })
+    .await;
     assert_eq!(app.conversations(&ws).await.len(), 0);
     // Meta has these; no webhook ever said so. One is older than the lookback.
     let now = now_ms();
-    vault.sim.record_customer_message(&w.page, "PSID-9", "m_too_old", "two hours ago", at(now - 2 * 3_600_000));
-    vault.sim.record_customer_message(&w.page, "PSID-9", "m_gap", "never delivered", at(now - 5_000));
+    vault.sim.record_customer_message(
+        &w.page,
+        "PSID-9",
+        "m_too_old",
+        "two hours ago",
+        at(now - 2 * 3_600_000),
+    );
+    vault
+        .sim
+        .record_customer_message(&w.page, "PSID-9", "m_gap", "never delivered", at(now - 5_000));
     app.wait_for_messages(&ws, 1).await;
     let all = messages(&app, &ws).await;
     assert!(all["m_gap"].reconciled);
     assert!(!all.contains_key("m_too_old"), "outside the lookback");
-    let s = wait_sync(&app, &ws, "ch-fb", "reconcile recorded", |s| s.last_run_kind == "reconcile" && s.reconciled_messages == 1).await;
+    let s = wait_sync(&app, &ws, "ch-fb", "reconcile recorded", |s| {
+        s.last_run_kind == "reconcile" && s.reconciled_messages == 1
+    })
+    .await;
     assert!(s.last_error.is_empty());
     app.stop().await;
 }
@@ -516,17 +654,30 @@ async fn a_gap_is_filled_by_the_periodic_reconciliation() {
 async fn throttling_stops_the_run_with_the_error_recorded_and_no_retry_before_its_time() {
     let vault = SimVault::start().await;
     let w = world(&vault);
-    vault.sim.record_customer_message(&w.page, "PSID-1", "m_1", "hello", at(now_ms() - 1_000));
+    vault
+        .sim
+        .record_customer_message(&w.page, "PSID-1", "m_1", "hello", at(now_ms() - 1_000));
     vault.sim.throttle(&w.page, 32, 7, None);
-    vault.add_channel("ch-fb", SimChannel { kind: ChannelKind::Messenger, node: w.page.clone(), token: w.token.clone() });
+    vault.add_channel(
+        "ch-fb",
+        SimChannel {
+            kind: ChannelKind::Messenger,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
     let app = spawn(&vault, &[("RECONCILE_INTERVAL_SECS", "1")]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
     let s = wait_sync(&app, &ws, "ch-fb", "throttled run recorded", |s| s.runs == 1).await;
     assert!(s.last_error.starts_with("throttled: code 32"), "{}", s.last_error);
     assert!(s.backfill_pending, "the backfill is still owed");
     let next = s.next_run_at.unwrap().seconds * 1000;
-    assert!(next >= now_ms() + 6 * 60_000, "waits for Meta's 7 minutes: {next}");
+    assert!(
+        next >= now_ms() + 6 * 60_000,
+        "waits for Meta's 7 minutes: {next}"
+    );
     // Many polls later: still the one call, no loop.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(vault.list_calls(), 1);
@@ -540,8 +691,10 @@ async fn whatsapp_has_no_history_to_read() {
     let vault = SimVault::start().await;
     let app = spawn(&vault, &[]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-wa", ChannelKind::Whatsapp, "PHONE-1")).await;
-    app.wait_consumer_caught_up(inbox::CHANNEL_CONSUMER, scifer_events::StreamKind::Channels).await;
+    app.publish_channel(&connected(&ws, "ch-wa", ChannelKind::Whatsapp, "PHONE-1"))
+        .await;
+    app.wait_consumer_caught_up(inbox::CHANNEL_CONSUMER, scifer_events::StreamKind::Channels)
+        .await;
     let s = sync(&app, &ws, "ch-wa").await;
     assert!(!s.supported);
     assert!(s.limits.contains("WhatsApp has no API"), "{}", s.limits);

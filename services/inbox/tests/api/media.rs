@@ -51,7 +51,11 @@ async fn settled(app: &TestApp, ws: &str, mid: &str) -> Message {
 }
 
 /// The bytes GetMedia streams, with its description.
-async fn get_media(app: &TestApp, ws: &str, message_id: &str) -> Result<(scifer_proto::inbox::v1::MediaInfo, Vec<u8>), tonic::Status> {
+async fn get_media(
+    app: &TestApp,
+    ws: &str,
+    message_id: &str,
+) -> Result<(scifer_proto::inbox::v1::MediaInfo, Vec<u8>), tonic::Status> {
     let mut stream = app
         .grpc()
         .await
@@ -97,7 +101,8 @@ async fn an_attachment_is_fetched_once_with_its_hash_served_back_and_deleted_wit
     let url = vault.sim.media_url(bytes.clone(), "image/png");
     let app = spawn(&vault, &[]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
     let event = with_attachment(
         inbound(ChannelKind::Messenger, &w.page, "PSID-1", "m_photo", "", now_ms()),
         "image",
@@ -116,7 +121,10 @@ async fn an_attachment_is_fetched_once_with_its_hash_served_back_and_deleted_wit
     assert_eq!(a.content_type, "image/png");
     let (info, served) = get_media(&app, &ws, &m.id).await.unwrap();
     assert_eq!(served, bytes);
-    assert_eq!((info.sha256.as_str(), info.filename.as_str()), (a.sha256.as_str(), "photo.png"));
+    assert_eq!(
+        (info.sha256.as_str(), info.filename.as_str()),
+        (a.sha256.as_str(), "photo.png")
+    );
     let rows = media_file::Entity::find().all(&app.store).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attempts, 1, "fetched once");
@@ -125,7 +133,14 @@ async fn an_attachment_is_fetched_once_with_its_hash_served_back_and_deleted_wit
     let denied = get_media(&app, &workspace(), &m.id).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::NotFound);
 
-    let mut gone = channel(&ws, "ch-fb", ChannelKind::Messenger, &w.page, ChannelState::Disconnected, 2);
+    let mut gone = channel(
+        &ws,
+        "ch-fb",
+        ChannelKind::Messenger,
+        &w.page,
+        ChannelState::Disconnected,
+        2,
+    );
     gone.event_id = "ch-fb-v2".into();
     app.publish_channel(&gone).await;
     let purged = wait_until(WAIT, || async { files_in(app.media_dir.path()).is_empty() }).await;
@@ -142,7 +157,8 @@ async fn an_expired_url_ends_expired_without_retries() {
     vault.sim.advance_clock(Duration::from_secs(3_600));
     let app = spawn(&vault, &[]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
     app.publish_meta(&with_attachment(
         inbound(ChannelKind::Messenger, &w.page, "PSID-1", "m_old", "", now_ms()),
         "image",
@@ -172,7 +188,8 @@ async fn a_host_outside_the_allow_list_is_never_fetched() {
     let w = world(&vault);
     let app = spawn(&vault, &[]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page)).await;
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
     app.publish_meta(&with_attachment(
         inbound(ChannelKind::Messenger, &w.page, "PSID-1", "m_evil", "", now_ms()),
         "file",
@@ -190,12 +207,17 @@ async fn a_host_outside_the_allow_list_is_never_fetched() {
 async fn whatsapp_media_comes_through_the_vault() {
     let vault = SimVault::start().await;
     let waba = vault.sim.add_waba("History WABA");
-    let phone = vault.sim.add_phone_number(&waba.id, "+1 555 0100", "History Shop");
-    let token = vault
+    let phone = vault
         .sim
-        .issue_system_user_token(&waba.id, &["whatsapp_business_messaging", "whatsapp_business_management"]);
+        .add_phone_number(&waba.id, "+1 555 0100", "History Shop");
+    let token = vault.sim.issue_system_user_token(
+        &waba.id,
+        &["whatsapp_business_messaging", "whatsapp_business_management"],
+    );
     let bytes = b"%PDF-1.7 an invoice".to_vec();
-    let media_id = vault.sim.add_whatsapp_media(&phone, bytes.clone(), "application/pdf");
+    let media_id = vault
+        .sim
+        .add_whatsapp_media(&phone, bytes.clone(), "application/pdf");
     vault.add_channel(
         "ch-wa",
         SimChannel {
@@ -206,9 +228,17 @@ async fn whatsapp_media_comes_through_the_vault() {
     );
     let app = spawn(&vault, &[]).await;
     let ws = workspace();
-    app.publish_channel(&connected(&ws, "ch-wa", ChannelKind::Whatsapp, &phone)).await;
+    app.publish_channel(&connected(&ws, "ch-wa", ChannelKind::Whatsapp, &phone))
+        .await;
     app.publish_meta(&with_attachment(
-        inbound(ChannelKind::Whatsapp, &phone, "15550001111", "wamid.DOC", "", now_ms()),
+        inbound(
+            ChannelKind::Whatsapp,
+            &phone,
+            "15550001111",
+            "wamid.DOC",
+            "",
+            now_ms(),
+        ),
         "document",
         "",
         &media_id,
