@@ -151,20 +151,25 @@ impl MediaStorage {
         }
     }
 
-    /// Deletes every object under `prefix` (a channel's files); returns how many.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, object_store::Error> {
+    /// Deletes the objects under `prefix` (a channel's files) written at or before `written_by`
+    /// (a disconnect's time: a reconnected channel's new files stay); returns how many.
+    pub async fn delete_prefix(
+        &self,
+        prefix: &str,
+        written_by: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, object_store::Error> {
         let prefix = Path::from(prefix.trim_end_matches('/'));
-        let keys: Vec<Path> = self
+        let metas: Vec<object_store::ObjectMeta> = self
             .store
             .list(Some(&prefix))
-            .map(|meta| meta.map(|m| m.location))
             .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
-        let count = keys.len();
-        for key in keys {
-            self.delete(key.as_ref()).await?;
+        let mut count = 0;
+        for meta in metas.into_iter().filter(|m| m.last_modified <= written_by) {
+            self.delete(meta.location.as_ref()).await?;
+            count += 1;
         }
         Ok(count)
     }
@@ -217,9 +222,16 @@ mod tests {
             .await;
         assert_eq!(read.concat(), b"hello world");
         storage.write("ws", "other", chunks(&[b"x"]), 10).await.unwrap();
-        assert_eq!(storage.delete_prefix("ws/ch/").await.unwrap(), 1);
+        let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+        assert_eq!(
+            storage.delete_prefix("ws/ch/", before).await.unwrap(),
+            0,
+            "newer files stay"
+        );
+        let now = chrono::Utc::now();
+        assert_eq!(storage.delete_prefix("ws/ch/", now).await.unwrap(), 1);
         assert!(storage.read(&stored.key).await.is_err());
-        assert_eq!(storage.delete_prefix("ws/other/").await.unwrap(), 1);
+        assert_eq!(storage.delete_prefix("ws/other/", now).await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -230,7 +242,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, FetchError::Permanent("too_large".into()));
-        assert_eq!(storage.delete_prefix("ws/ch/").await.unwrap(), 0);
+        assert_eq!(
+            storage.delete_prefix("ws/ch/", chrono::Utc::now()).await.unwrap(),
+            0
+        );
         let leftovers: Vec<_> = walk(dir.path());
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }

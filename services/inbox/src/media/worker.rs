@@ -169,7 +169,9 @@ impl MediaWorker {
     async fn purge(&self) -> Result<(), DbErr> {
         let purges = media_purge::Entity::find().all(&self.db).await?;
         for p in purges {
-            match self.storage.delete_prefix(&p.prefix).await {
+            let disconnected_at =
+                chrono::DateTime::from_timestamp_millis(p.created_at_ms).unwrap_or_else(chrono::Utc::now);
+            match self.storage.delete_prefix(&p.prefix, disconnected_at).await {
                 Ok(deleted) => {
                     media_purge::Entity::delete_by_id(p.prefix.clone())
                         .exec(&self.db)
