@@ -71,7 +71,8 @@ pub struct Config {
     /// (WhatsApp has no Conversations API): the newest `BACKFILL_MAX_CONVERSATIONS`
     /// conversations, and of each the newest `BACKFILL_MAX_MESSAGES_PER_CONVERSATION` messages
     /// (Graph's first page of the conversation's messages, so at most 100). Instagram shows
-    /// only the 20 most recent messages of a conversation, whatever is asked.
+    /// only the 20 most recent messages of a conversation, whatever is asked. The same bounds hold
+    /// for each reconciliation.
     #[serde(default = "default_backfill_max_conversations")]
     pub backfill_max_conversations: u32,
     #[serde(default = "default_backfill_max_messages")]

@@ -687,6 +687,36 @@ async fn throttling_stops_the_run_with_the_error_recorded_and_no_retry_before_it
 }
 
 #[tokio::test]
+async fn an_invalid_token_stops_the_run_with_the_error_recorded() {
+    let vault = SimVault::start().await;
+    let w = world(&vault);
+    vault.sim.invalidate_token(&w.token, 460);
+    vault.add_channel(
+        "ch-fb",
+        SimChannel {
+            kind: ChannelKind::Messenger,
+            node: w.page.clone(),
+            token: w.token.clone(),
+        },
+    );
+    let app = spawn(&vault, &[("RECONCILE_INTERVAL_SECS", "1")]).await;
+    let ws = workspace();
+    app.publish_channel(&connected(&ws, "ch-fb", ChannelKind::Messenger, &w.page))
+        .await;
+    let s = wait_sync(&app, &ws, "ch-fb", "refused run recorded", |s| s.runs == 1).await;
+    assert!(
+        s.last_error.starts_with("token_invalid: code 190"),
+        "{}",
+        s.last_error
+    );
+    assert!(!s.last_error.contains(&w.token), "no token in the status");
+    assert!(s.next_run_at.unwrap().seconds * 1000 >= now_ms() + 30 * 60_000);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(vault.list_calls(), 1, "no retry loop");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn whatsapp_has_no_history_to_read() {
     let vault = SimVault::start().await;
     let app = spawn(&vault, &[]).await;
