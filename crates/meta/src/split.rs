@@ -292,6 +292,8 @@ impl Sink<'_> {
             business_account_id: origin.business_account_id.to_owned(),
             standby: origin.standby,
             raw_item_json: raw_json(item),
+            // Webhook deliveries; inbox's reconciliation sets it on what it reads back.
+            reconciled: false,
             kind: Some(kind),
         });
     }

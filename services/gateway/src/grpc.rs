@@ -453,6 +453,35 @@ impl inbox_api_server::InboxApi for InboxApi {
         Ok(Response::new(self.inbox.search_messages(&actor, query).await?))
     }
 
+    // --- History, gaps and media ---
+
+    async fn get_channel_sync(
+        &self,
+        request: Request<scifer_proto::gateway::v1::GetChannelSyncRequest>,
+    ) -> Result<Response<inbox::ChannelSync>, Status> {
+        let actor = Actor::of(&request)?;
+        let get = inbox::GetChannelSyncRequest {
+            channel_id: request.into_inner().channel_id,
+        };
+        Ok(Response::new(self.inbox.get_channel_sync(&actor, get).await?))
+    }
+
+    type GetMediaStream = BoxStream<'static, Result<inbox::MediaChunk, Status>>;
+
+    async fn get_media(
+        &self,
+        request: Request<scifer_proto::gateway::v1::GetMediaRequest>,
+    ) -> Result<Response<Self::GetMediaStream>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let get = inbox::GetMediaRequest {
+            message_id: req.message_id,
+            attachment_index: req.attachment_index,
+        };
+        // inbox's chunks pass through as they come; its errors are already fit for callers.
+        Ok(Response::new(self.inbox.get_media(&actor, get).await?.boxed()))
+    }
+
     async fn get_contact(
         &self,
         request: Request<GetContactRequest>,

@@ -410,6 +410,31 @@ fn request<T>(actor: &Actor, message: T, timeout: Duration) -> Result<Request<T>
     Ok(request)
 }
 
+// --- History, gaps and media ---
+impl InboxClient {
+    pub async fn get_channel_sync(
+        &self,
+        actor: &Actor,
+        get: scifer_proto::inbox::v1::GetChannelSyncRequest,
+    ) -> Result<scifer_proto::inbox::v1::ChannelSync, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, get, self.timeout)?;
+        call(self.timeout, client.get_channel_sync(request)).await
+    }
+
+    /// The stream of a stored attachment. Its start is bounded by the read timeout; the whole
+    /// download by the send timeout (a large file takes longer than a read).
+    pub async fn get_media(
+        &self,
+        actor: &Actor,
+        get: scifer_proto::inbox::v1::GetMediaRequest,
+    ) -> Result<tonic::Streaming<scifer_proto::inbox::v1::MediaChunk>, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, get, self.send_timeout.max(self.timeout))?;
+        call(self.timeout, client.get_media(request)).await
+    }
+}
+
 /// Awaits `call` for at most `timeout`, its failure as a [`GatewayError`].
 async fn call<T>(
     timeout: Duration,

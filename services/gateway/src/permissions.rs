@@ -209,6 +209,15 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/HandBack",
         Access::Workspace(Role::Agent),
     ),
+    // History, gaps and media: reading, like the conversations they belong to.
+    (
+        "/scifer.gateway.v1.InboxApi/GetChannelSync",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/GetMedia",
+        Access::Workspace(Role::Viewer),
+    ),
     // Every member sees which channels the workspace has; connecting and disconnecting them is for
     // admins and owners.
     (

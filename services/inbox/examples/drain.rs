@@ -311,6 +311,7 @@ fn traffic(n: usize) -> Vec<MetaEvent> {
             business_account_id: String::new(),
             standby: false,
             raw_item_json: raw,
+            reconciled: false,
             kind: Some(kind),
         });
     }

@@ -48,7 +48,7 @@ use crate::{
     send::{OWN_METADATA_PREFIX, PLACEHOLDER_PREFIX, UNCONFIRMED},
     store::entity::{
         agent, applied_event, assignment_settings, channel, contact, conversation, conversation_label,
-        deferred_update, message, pending_event, read_marker,
+        deferred_update, media_file, message, pending_event, read_marker,
     },
 };
 
@@ -248,6 +248,8 @@ pub struct Applier<'a, C: ConnectionTrait> {
     /// The labels of the conversations this batch announces, read just before it announces them
     /// (labels are written by RPCs only).
     labels: HashMap<String, Vec<String>>,
+    /// History, gaps and media: the attachment copies the new inbound messages need.
+    media_jobs: Vec<media_file::Model>,
 }
 
 /// The Meta timestamp of an event, which orders pending replays and deferred updates.
@@ -348,6 +350,8 @@ struct NewMessage<'e> {
     is_echo: bool,
     reply_to: String,
     payload: String,
+    /// History, gaps and media: read back from the Conversations API, not a webhook.
+    reconciled: bool,
 }
 
 impl<'a, C: ConnectionTrait> Applier<'a, C> {
@@ -375,6 +379,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             owed: Vec::new(),
             assigners: HashMap::new(),
             labels: HashMap::new(),
+            media_jobs: Vec::new(),
         }
     }
 
@@ -613,6 +618,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             .one(self.db)
             .await?;
         let disconnected = event.state == ChannelState::Disconnected as i32;
+        let previous_state = existing.as_ref().map(|c| c.state);
         // The vault's time of the disconnect; ours when it sent none.
         let disconnected_at_ms = event
             .at
@@ -663,10 +669,18 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
         }
         self.channels.clear();
+        // History, gaps and media: a backfill for a new connection; sync state and media go with
+        // a disconnect.
+        crate::history::on_channel_event(self.db, workspace.as_str(), event, previous_state, self.now_ms)
+            .await?;
         if disconnected {
             let erased = self
                 .erase_channel(&event.channel_id, event.kind, &event.account_id)
                 .await?;
+            let media =
+                crate::media::forget_channel(self.db, workspace.as_str(), &event.channel_id, self.now_ms)
+                    .await?;
+            tracing::info!(channel_id = %event.channel_id, media, "channel disconnected: its media is being deleted");
             tracing::info!(channel_id = %event.channel_id, version = event.version,
                 messages = erased.messages, labels = erased.labels, conversations = erased.conversations,
                 contacts = erased.contacts, deferred_updates = erased.deferred_updates,
@@ -896,6 +910,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                     is_echo: false,
                     reply_to: m.reply_to_external_id.clone(),
                     payload: m.quick_reply_payload.clone(),
+                    reconciled: event.reconciled,
                 };
                 self.store_message(ch, new, cause).await
             }
@@ -904,10 +919,10 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                 match self.own_message(ch, own_id).await? {
                     Some(i) => self.own_echo(i, &e.external_id, cause).await,
                     // Not ours any more (deleted with its conversation): keep it as any echo.
-                    None => self.store_echo(ch, e, cause).await,
+                    None => self.store_echo(ch, e, cause, event.reconciled).await,
                 }
             }
-            Kind::Echo(e) => self.store_echo(ch, e, cause).await,
+            Kind::Echo(e) => self.store_echo(ch, e, cause, event.reconciled).await,
             Kind::OutboundResult(r) => self.outbound_result(ch, r, cause).await,
             Kind::Postback(p) => {
                 let new = NewMessage {
@@ -921,6 +936,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                     is_echo: false,
                     reply_to: String::new(),
                     payload: p.payload.clone(),
+                    reconciled: false,
                 };
                 self.store_message(ch, new, cause).await
             }
@@ -966,6 +982,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         ch: &channel::Model,
         e: &OutboundEcho,
         cause: &str,
+        reconciled: bool,
     ) -> Result<Disposition, DbErr> {
         let new = NewMessage {
             external_id: e.external_id.clone(),
@@ -978,6 +995,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             is_echo: true,
             reply_to: String::new(),
             payload: String::new(),
+            reconciled,
         };
         self.store_message(ch, new, cause).await
     }
@@ -1388,6 +1406,16 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             _ => DeliveryState::Unspecified,
         };
         let preview = domain::preview(&new.text, new.attachments.first().map(|a| a.r#type.as_str()));
+        // History, gaps and media: an inbound message's attachments are copied in the background.
+        let (attachments_json, media_jobs) = if new.direction == MessageDirection::Inbound {
+            let (records, jobs) = crate::media::domain::plan(new.attachments);
+            (
+                serde_json::to_string(&records).unwrap_or_else(|_| "[]".into()),
+                jobs,
+            )
+        } else {
+            (convert::attachments_to_json(new.attachments), Vec::new())
+        };
         let stored = message::Model {
             id: new_id(),
             workspace_id: ch.workspace_id.clone(),
@@ -1397,7 +1425,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             external_id: new.external_id.clone(),
             direction: new.direction as i32,
             text: new.text,
-            attachments_json: convert::attachments_to_json(new.attachments),
+            attachments_json,
             sent_at_ms: new.sent_at_ms,
             status: status.to_i32(),
             error_code: 0,
@@ -1417,8 +1445,16 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             failure_reason: String::new(),
             retryable: false,
             attempt: 0,
+            reconciled: new.reconciled,
         };
         let message_id = stored.id.clone();
+        self.media_jobs.extend(crate::media::jobs_for(
+            &ch.workspace_id,
+            &ch.id,
+            &message_id,
+            media_jobs,
+            self.now_ms,
+        ));
         let i = self.add_message(stored, RowState::New);
         self.effects.created.touch(&message_id, cause);
 
@@ -1760,6 +1796,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             "message",
         )
         .await?;
+        crate::media::insert_jobs(db, &self.media_jobs).await?;
         upsert::<message::ActiveModel, _>(
             db,
             self.messages.in_state(RowState::Changed),

@@ -86,6 +86,67 @@ pub struct Config {
     /// Bound on one `CallWebhook` POST (`AUTOMATION_WEBHOOK_TIMEOUT_MS`); never retried.
     #[serde(default = "default_webhook_timeout_ms")]
     pub automation_webhook_timeout_ms: u64,
+
+    // --- History, gaps and media ---
+    /// Bounds of the backfill that runs once after a Messenger or Instagram channel connects
+    /// (WhatsApp has no Conversations API): the newest `BACKFILL_MAX_CONVERSATIONS`
+    /// conversations, and of each the newest `BACKFILL_MAX_MESSAGES_PER_CONVERSATION` messages
+    /// (Graph's first page of the conversation's messages, so at most 100). Instagram shows
+    /// only the 20 most recent messages of a conversation, whatever is asked. The same bounds hold
+    /// for each reconciliation.
+    #[serde(default = "default_backfill_max_conversations")]
+    pub backfill_max_conversations: u32,
+    #[serde(default = "default_backfill_max_messages")]
+    pub backfill_max_messages_per_conversation: u32,
+    /// How often connected Messenger and Instagram channels are compared with Meta's recent
+    /// conversations to fill what no webhook delivered (`RECONCILE_INTERVAL_SECS`; 0 = off).
+    #[serde(default = "default_reconcile_interval_secs")]
+    pub reconcile_interval_secs: u64,
+    /// How far back a reconciliation looks (`RECONCILE_LOOKBACK_HOURS`): conversations updated
+    /// and messages sent in that time.
+    #[serde(default = "default_reconcile_lookback_hours")]
+    pub reconcile_lookback_hours: u64,
+    /// Messages the business sent younger than this are left to their webhook echo or send
+    /// result (`RECONCILE_SETTLE_SECS`): one read back first would be stored as a foreign
+    /// echo before inbox's own send learns its mid.
+    #[serde(default = "default_reconcile_settle_secs")]
+    pub reconcile_settle_secs: u64,
+    /// How often the history worker looks for due runs (`HISTORY_POLL_MS`).
+    #[serde(default = "default_history_poll_ms")]
+    pub history_poll_ms: u64,
+    /// Where attachment copies are kept (`MEDIA_STORE`): `local` (a directory, `MEDIA_DIR`) or
+    /// `s3` (S3-compatible object storage: `MEDIA_S3_BUCKET`, optional `MEDIA_S3_ENDPOINT` for
+    /// MinIO and the like, `MEDIA_S3_REGION`; credentials from the standard `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` environment, never from this file).
+    #[serde(default = "default_media_store")]
+    pub media_store: String,
+    #[serde(default = "default_media_dir")]
+    pub media_dir: String,
+    #[serde(default)]
+    pub media_s3_bucket: Option<String>,
+    #[serde(default)]
+    pub media_s3_endpoint: Option<String>,
+    #[serde(default)]
+    pub media_s3_region: Option<String>,
+    /// Largest attachment copied (`MEDIA_MAX_BYTES`); larger ones end FAILED ("too_large").
+    #[serde(default = "default_media_max_bytes")]
+    pub media_max_bytes: u64,
+    /// Bound on one download (`MEDIA_FETCH_TIMEOUT_MS`).
+    #[serde(default = "default_media_fetch_timeout_ms")]
+    pub media_fetch_timeout_ms: u64,
+    /// Hosts attachment URLs may be fetched from, comma-separated (`MEDIA_URL_HOSTS`); a name
+    /// starting with a dot also allows its subdomains. Redirects outside the list are refused.
+    #[serde(default = "default_media_url_hosts")]
+    pub media_url_hosts: String,
+    /// How often the media worker looks for due downloads (`MEDIA_POLL_MS`).
+    #[serde(default = "default_media_poll_ms")]
+    pub media_poll_ms: u64,
+    /// Tries per attachment before it is FAILED (`MEDIA_MAX_ATTEMPTS`); the wait doubles from
+    /// `MEDIA_RETRY_BASE_MS` between tries.
+    #[serde(default = "default_media_max_attempts")]
+    pub media_max_attempts: u32,
+    #[serde(default = "default_media_retry_base_ms")]
+    pub media_retry_base_ms: u64,
 }
 
 impl Config {
@@ -186,6 +247,50 @@ fn default_idle_check_ms() -> u64 {
     60_000
 }
 fn default_webhook_timeout_ms() -> u64 {
+    5_000
+}
+fn default_backfill_max_conversations() -> u32 {
+    50
+}
+fn default_backfill_max_messages() -> u32 {
+    25
+}
+fn default_reconcile_interval_secs() -> u64 {
+    900
+}
+fn default_reconcile_lookback_hours() -> u64 {
+    24
+}
+fn default_reconcile_settle_secs() -> u64 {
+    120
+}
+fn default_history_poll_ms() -> u64 {
+    5_000
+}
+fn default_media_store() -> String {
+    "local".into()
+}
+fn default_media_dir() -> String {
+    "inbox-media".into()
+}
+fn default_media_max_bytes() -> u64 {
+    // WhatsApp's largest (documents) is 100 MB.
+    100 * 1024 * 1024
+}
+fn default_media_fetch_timeout_ms() -> u64 {
+    60_000
+}
+fn default_media_url_hosts() -> String {
+    // Meta's CDNs for Messenger and Instagram attachments (meta-platform.md, media).
+    ".fbcdn.net,.fbsbx.com,.cdninstagram.com".into()
+}
+fn default_media_poll_ms() -> u64 {
+    2_000
+}
+fn default_media_max_attempts() -> u32 {
+    5
+}
+fn default_media_retry_base_ms() -> u64 {
     5_000
 }
 

@@ -8,7 +8,7 @@ use crate::{
     store::entity::{contact, conversation, message},
 };
 
-/// What the store keeps of an attachment (the metadata only; media stays with Meta).
+/// What the store keeps of an attachment: Meta's metadata, and the state of inbox's own copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttachmentRecord {
     #[serde(rename = "type")]
@@ -23,6 +23,26 @@ pub struct AttachmentRecord {
     pub caption: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub filename: String,
+    // History, gaps and media: inbox's own copy (`crate::media`), kept up to date by the media
+    // worker. `scifer.inbox.v1.MediaState`; 0 when there is nothing to copy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub media_state: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub size_bytes: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub media_failure: String,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 impl From<&scifer_proto::events::v1::Attachment> for AttachmentRecord {
@@ -34,6 +54,7 @@ impl From<&scifer_proto::events::v1::Attachment> for AttachmentRecord {
             mime_type: a.mime_type.clone(),
             caption: a.caption.clone(),
             filename: a.filename.clone(),
+            ..Self::default()
         }
     }
 }
@@ -72,6 +93,11 @@ pub fn message(m: &message::Model) -> pb::Message {
                 mime_type: a.mime_type,
                 caption: a.caption,
                 filename: a.filename,
+                media_state: a.media_state,
+                sha256: a.sha256,
+                size_bytes: a.size_bytes,
+                content_type: a.content_type,
+                media_failure: a.media_failure,
             })
             .collect(),
         sent_at: Some(timestamp(m.sent_at_ms)),
@@ -95,6 +121,7 @@ pub fn message(m: &message::Model) -> pb::Message {
         }),
         failure_reason: m.failure_reason.clone(),
         retryable: m.retryable,
+        reconciled: m.reconciled,
     }
 }
 

@@ -48,6 +48,18 @@ pub enum InboxError {
     /// Meta (or token-vault on the way) did not pass or take the thread; nothing changed.
     #[error("{0}")]
     ThreadControl(String),
+    // --- History, gaps and media ---
+    /// Also what a channel of another workspace gets.
+    #[error("channel not found")]
+    ChannelNotFound,
+    #[error("attachment not found")]
+    AttachmentNotFound,
+    /// The attachment has no stored copy (yet): pending, failed or expired.
+    #[error("{0}")]
+    MediaNotStored(String),
+    /// The media storage failed; the cause is logged, never returned.
+    #[error("media storage error")]
+    MediaStorage(#[source] object_store::Error),
 }
 
 impl From<crate::domain::InvalidPageToken> for InboxError {

@@ -45,6 +45,9 @@ pub struct Inbox {
     // Automation and handoff (issue 5).
     rules: crate::automation::Rules,
     handoff: Option<std::sync::Arc<crate::automation::Handoff>>,
+    // History, gaps and media (set by `with_history_and_media`; None answers UNAVAILABLE).
+    history: Option<crate::history::HistorySettings>,
+    media: Option<crate::media::MediaStorage>,
 }
 
 impl Inbox {
@@ -65,7 +68,20 @@ impl Inbox {
             db,
             engine,
             sender,
+            history: None,
+            media: None,
         }
+    }
+
+    /// History, gaps and media: what `GetChannelSync` and `GetMedia` need.
+    pub fn with_history_and_media(
+        mut self,
+        history: crate::history::HistorySettings,
+        media: crate::media::MediaStorage,
+    ) -> Self {
+        self.history = Some(history);
+        self.media = Some(media);
+        self
     }
 }
 
@@ -127,6 +143,13 @@ impl From<InboxError> for Status {
             // Automation and handoff (issue 5).
             InboxError::RuleNotFound => Status::not_found(e.to_string()),
             InboxError::ThreadControl(_) => Status::unavailable(e.to_string()),
+            // History, gaps and media.
+            InboxError::ChannelNotFound | InboxError::AttachmentNotFound => Status::not_found(e.to_string()),
+            InboxError::MediaNotStored(_) => Status::failed_precondition(e.to_string()),
+            InboxError::MediaStorage(ref cause) => {
+                tracing::error!(error = %scifer_plumbing::error_chain(cause), "media storage failed");
+                Status::internal("internal error")
+            }
         }
     }
 }
@@ -539,5 +562,40 @@ impl InboxService for Inbox {
                 .hand_back(&ws, agent.as_str(), request.into_inner())
                 .await?,
         ))
+    }
+
+    // --- History, gaps and media ---
+
+    async fn get_channel_sync(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetChannelSyncRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::ChannelSync>, Status> {
+        let ws = workspace(&request)?;
+        let settings = self
+            .history
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("history sync is not set up"))?;
+        let channel_id = request.into_inner().channel_id;
+        if channel_id.is_empty() {
+            return Err(InboxError::Invalid("channel_id is required".into()).into());
+        }
+        Ok(Response::new(
+            crate::history::status::get(&self.db, settings, &ws, &channel_id).await?,
+        ))
+    }
+
+    type GetMediaStream = crate::media::serve::MediaStream;
+
+    async fn get_media(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetMediaRequest>,
+    ) -> Result<Response<Self::GetMediaStream>, Status> {
+        let ws = workspace(&request)?;
+        let storage = self
+            .media
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("media storage is not set up"))?;
+        let stream = crate::media::serve::get_media(&self.db, storage, &ws, request.get_ref()).await?;
+        Ok(Response::new(stream))
     }
 }

@@ -9,6 +9,10 @@
 //! contact profiles ([`contacts`]) and AI-suggested replies ([`suggest`]). Writes to rows the
 //! consumers also write go through the consumers' write lock (see [`consumer::Engine`]); every
 //! change is announced as an `InboxEvent` after its commit.
+//!
+//! History, gaps and media: a backfill after a channel connects and a periodic reconciliation
+//! with Meta's Conversations API ([`history`], published to the consumer as MetaEvents), and
+//! inbox's own copy of every inbound attachment ([`media`]).
 
 pub mod apply;
 // Automation and handoff (issue 5).
@@ -29,6 +33,10 @@ pub mod suggest;
 pub mod unread;
 pub mod views;
 pub mod workflow;
+// History, gaps and media.
+pub mod history;
+pub mod media;
+pub mod vault;
 
 pub use config::Config;
 pub use startup::{Application, CHANNEL_CONSUMER, META_CONSUMER, StartupError};

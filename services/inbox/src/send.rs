@@ -345,6 +345,7 @@ impl Sender {
                 mime_type: String::new(),
                 caption: caption.clone(),
                 filename: filename.clone(),
+                ..Default::default()
             }])
             .unwrap_or_else(|_| "[]".into()),
             _ => "[]".into(),
@@ -378,6 +379,7 @@ impl Sender {
             failure_reason: Set(String::new()),
             retryable: Set(false),
             attempt: Set(1),
+            reconciled: Set(false),
         };
         let stored = match row.insert(&self.db).await {
             Ok(m) => m,

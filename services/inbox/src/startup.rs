@@ -41,6 +41,11 @@ pub enum StartupError {
     // Automation and handoff (issue 5).
     #[error("automation: {0}")]
     Automation(String),
+    // History, gaps and media.
+    #[error(transparent)]
+    MediaStorage(#[from] crate::media::storage::StorageSetupError),
+    #[error("media HTTP client: {0}")]
+    MediaHttp(#[from] reqwest::Error),
 }
 
 pub struct Application {
@@ -57,6 +62,10 @@ pub struct Application {
     ai: Option<Arc<scifer_ai::OpenAiCompatible>>,
     // Automation and handoff (issue 5).
     automation: AutomationParts,
+    // History, gaps and media.
+    history: Arc<crate::history::HistorySync>,
+    media: Arc<crate::media::MediaWorker>,
+    media_storage: crate::media::MediaStorage,
 }
 
 /// Automation and handoff (issue 5): what runs the rules and follows Meta's routing.
@@ -134,6 +143,27 @@ impl Application {
             &bus,
         )
         .await?;
+        // History, gaps and media: the workers call the vault with the same credential.
+        let workers_vault = crate::vault::client(
+            &config.token_vault_url,
+            config.token_vault_credential.clone(),
+            config.token_vault_timeout(),
+        )?;
+        let history = Arc::new(crate::history::HistorySync::new(
+            db.clone(),
+            publisher.clone(),
+            bus.clone(),
+            workers_vault.clone(),
+            crate::history::HistorySettings::from_config(&config),
+        ));
+        let media_storage = crate::media::MediaStorage::from_config(&config)?;
+        let media = Arc::new(crate::media::MediaWorker::new(
+            db.clone(),
+            engine.clone(),
+            media_storage.clone(),
+            workers_vault,
+            crate::media::worker::MediaSettings::from_config(&config),
+        )?);
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
             config,
@@ -147,6 +177,9 @@ impl Application {
             sender,
             ai,
             automation,
+            history,
+            media,
+            media_storage,
         })
     }
 
@@ -181,6 +214,16 @@ impl Application {
         self.engine.clone()
     }
 
+    /// History, gaps and media: the history worker (its `run_due` is what the loop runs).
+    pub fn history(&self) -> Arc<crate::history::HistorySync> {
+        self.history.clone()
+    }
+
+    /// History, gaps and media: the media worker (its `run_once` is what the loop runs).
+    pub fn media(&self) -> Arc<crate::media::MediaWorker> {
+        self.media.clone()
+    }
+
     /// Serves gRPC and health and runs both consumers (with the hourly expiry of events parked for
     /// disconnected accounts and the snooze wake-up every `SNOOZE_CHECK_MS`) until `shutdown`;
     /// then stops fetching, lets each consumer finish (and acknowledge) its batch in flight,
@@ -197,7 +240,8 @@ impl Application {
                 self.sender.clone(),
                 self.ai.clone(),
             )
-            .with_handoff(self.automation.handoff.clone()),
+            .with_handoff(self.automation.handoff.clone())
+            .with_history_and_media(self.history.settings().clone(), self.media_storage.clone()),
         ));
         let readiness = Readiness::default();
         let options = self.config.batch_options();
@@ -253,6 +297,9 @@ impl Application {
                 .clone()
                 .run_idle(self.config.idle_check(), shutdown.clone()),
         );
+        // History, gaps and media.
+        let history = tokio::spawn(self.history.clone().run(shutdown.clone()));
+        let media = tokio::spawn(self.media.clone().run(shutdown.clone()));
         readiness.set_ready(true);
         tracing::info!(addr = %self.listener.local_addr()?, "inbox listening");
         let grace = self.config.common.shutdown_grace();
@@ -267,6 +314,8 @@ impl Application {
             (crate::automation::AUTOMATION_CONSUMER, automation),
             (crate::automation::ROUTING_CONSUMER, routing),
             ("idle rules", idle),
+            ("history sync", history),
+            ("media worker", media),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");

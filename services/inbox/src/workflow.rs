@@ -275,6 +275,7 @@ impl Workflow {
                 failure_reason: String::new(),
                 retryable: false,
                 attempt: 0,
+                reconciled: false,
             };
             let note = sea_orm::IntoActiveModel::into_active_model(row)
                 .insert(&txn)

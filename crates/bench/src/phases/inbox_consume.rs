@@ -224,6 +224,7 @@ fn inbound(i: usize) -> MetaEvent {
         business_account_id: String::new(),
         standby: false,
         raw_item_json: raw,
+        reconciled: false,
         kind: Some(Kind::Message(ev::InboundMessage {
             external_id: mid,
             contact_id: psid,

@@ -527,7 +527,13 @@ pub enum InboxRequest {
     UpdateAutomationSettings(scifer_proto::inbox::v1::UpdateAutomationSettingsRequest),
     HandOff(scifer_proto::inbox::v1::HandOffRequest),
     HandBack(scifer_proto::inbox::v1::HandBackRequest),
+    // History, gaps and media.
+    GetChannelSync(scifer_proto::inbox::v1::GetChannelSyncRequest),
+    GetMedia(scifer_proto::inbox::v1::GetMediaRequest),
 }
+
+/// History, gaps and media: the bytes the double serves for message `m1`'s first attachment.
+pub const MEDIA_BYTES: &[u8] = b"\x89PNG the double's picture";
 
 /// The id of the message the double sends.
 pub const SENT_ID: &str = "m-sent";
@@ -1124,6 +1130,67 @@ impl InboxService for InboxDouble {
                 ..conversation("c1")
             })),
             _ => Err(Status::not_found("conversation not found")),
+        }
+    }
+
+    // --- History, gaps and media ---
+
+    async fn get_channel_sync(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetChannelSyncRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::ChannelSync>, Status> {
+        self.record(&request, InboxRequest::GetChannelSync(request.get_ref().clone()));
+        match request.get_ref().channel_id.as_str() {
+            "ch-ig" => Ok(Response::new(scifer_proto::inbox::v1::ChannelSync {
+                channel_id: "ch-ig".into(),
+                supported: true,
+                limits: "Instagram returns only the 20 most recent messages of a conversation".into(),
+                messages_seen: 20,
+                reconciled_messages: 20,
+                last_run_kind: "backfill".into(),
+                runs: 1,
+                ..Default::default()
+            })),
+            _ => Err(Status::not_found("channel not found")),
+        }
+    }
+
+    type GetMediaStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<scifer_proto::inbox::v1::MediaChunk, Status>> + Send + 'static>,
+    >;
+
+    async fn get_media(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetMediaRequest>,
+    ) -> Result<Response<Self::GetMediaStream>, Status> {
+        use scifer_proto::inbox::v1::{MediaChunk, MediaInfo, media_chunk::Part};
+        self.record(&request, InboxRequest::GetMedia(request.get_ref().clone()));
+        let r = request.get_ref();
+        match (r.message_id.as_str(), r.attachment_index) {
+            ("m1", 0) => {
+                let (head, tail) = MEDIA_BYTES.split_at(5);
+                let parts = vec![
+                    Ok(MediaChunk {
+                        part: Some(Part::Info(MediaInfo {
+                            content_type: "image/png".into(),
+                            sha256: "ab".into(),
+                            size_bytes: MEDIA_BYTES.len() as u64,
+                            filename: "p.png".into(),
+                        })),
+                    }),
+                    Ok(MediaChunk {
+                        part: Some(Part::Data(head.to_vec())),
+                    }),
+                    Ok(MediaChunk {
+                        part: Some(Part::Data(tail.to_vec())),
+                    }),
+                ];
+                Ok(Response::new(Box::pin(futures::stream::iter(parts))))
+            }
+            ("pending", _) => Err(Status::failed_precondition(
+                "the attachment is still being fetched",
+            )),
+            _ => Err(Status::not_found("message not found")),
         }
     }
 }

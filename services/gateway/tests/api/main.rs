@@ -12,6 +12,7 @@ mod health;
 mod http;
 // Automation and handoff (issue 5).
 mod inbox_automation;
+mod inbox_history;
 mod inbox_reads;
 mod inbox_sends;
 mod inbox_suggest;

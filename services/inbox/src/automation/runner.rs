@@ -2,7 +2,8 @@
 //! stream, durable consumer `inbox-automation`), and for idle conversations (a periodic job). Never
 //! inside the Meta consumer's batch transaction: Meta, the AI and webhooks take seconds.
 //!
-//! Per inbound message: a standby message (another app owns the thread) is left alone; a customer
+//! Per inbound message: a standby message (another app owns the thread) and a message read back
+//! from Meta by backfill or reconciliation (the past) are left alone; a customer
 //! asking for a person hands off first; the first message of a conversation also fires
 //! `ConversationCreated`; then the plan of `scifer_automation::evaluate` runs. Replies go through
 //! the same send path and gate as a person's, as AUTOMATION (or AI), never with HUMAN_AGENT, under
@@ -180,6 +181,12 @@ impl Runner {
         else {
             return Ok(());
         };
+        if m.reconciled {
+            // Read back from Meta by backfill or reconciliation: the past. Answering it now would
+            // greet customers about messages of days ago, after a person may already have.
+            tracing::debug!(message_id, "reconciled message: automation stays silent");
+            return Ok(());
+        }
         if state::is_standby(&self.db, &m.channel_id, &m.external_id).await? {
             tracing::debug!(
                 message_id,

@@ -161,6 +161,9 @@ pub mod message {
         pub retryable: bool,
         /// Sends made for this message (1 + retries); 0 for messages not sent through Scifer.
         pub attempt: i32,
+        /// History, gaps and media: stored from Meta's Conversations API (backfill or
+        /// reconciliation), not from a webhook.
+        pub reconciled: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -345,6 +348,102 @@ pub mod read_marker {
         pub read_sent_at_ms: i64,
         pub read_message_id: String,
         pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+// --- History, gaps and media ---
+
+pub mod channel_sync {
+    use sea_orm::entity::prelude::*;
+
+    /// A Messenger or Instagram channel's history sync with Meta's Conversations API.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "channel_sync")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel_id: String,
+        pub workspace_id: String,
+        /// Set in the transaction that saw the channel connect; cleared by a successful backfill.
+        pub backfill_pending: bool,
+        /// When the channel last connected; a run that started before it does not clear
+        /// `backfill_pending`.
+        pub backfill_requested_at_ms: i64,
+        pub backfilled_at_ms: i64,
+        pub last_run_at_ms: i64,
+        /// "backfill" or "reconcile"; '' before the first run.
+        pub last_run_kind: String,
+        pub last_success_at_ms: i64,
+        /// The newest message time Meta showed us.
+        pub high_water_ms: i64,
+        pub conversations_seen: i32,
+        pub messages_seen: i32,
+        pub messages_published: i32,
+        /// Why the last run stopped; '' after a success. Never holds a token.
+        pub last_error: String,
+        /// No run before this time (Meta's retry-after, or the next periodic run).
+        pub not_before_ms: i64,
+        pub runs: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod media_file {
+    use sea_orm::entity::prelude::*;
+
+    /// inbox's copy of one attachment of an inbound message: a job for the media worker until
+    /// it is stored, failed or expired.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "media_files")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub channel_id: String,
+        pub message_id: String,
+        pub attachment_index: i32,
+        /// "url" (Messenger/Instagram CDN URL) or "whatsapp" (a media id fetched through the vault).
+        pub source_kind: String,
+        pub source: String,
+        /// `scifer.inbox.v1.MediaState`.
+        pub state: i32,
+        pub attempts: i32,
+        pub next_attempt_at_ms: i64,
+        pub failure: String,
+        /// Where the bytes are in the media store (`<workspace>/<channel>/<sha256>`); '' until stored.
+        pub storage_key: String,
+        pub sha256: String,
+        pub size_bytes: i64,
+        pub content_type: String,
+        pub created_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod media_purge {
+    use sea_orm::entity::prelude::*;
+
+    /// A disconnected channel's media prefix, written in the disconnect's transaction and
+    /// deleted by the media worker once the objects under it are gone.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "media_purges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub prefix: String,
+        pub created_at_ms: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(ContactProfiles),
             // Automation and handoff (issue 5).
             Box::new(super::automation_migration::Automation),
+            // History, gaps and media.
+            Box::new(HistoryAndMedia),
         ]
     }
 }
@@ -908,6 +910,187 @@ impl MigrationTrait for ContactProfiles {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// History, gaps and media: the reconciled mark on messages, each channel's history sync, and
+/// the copies of attachments (with the purges a disconnect leaves for the media worker).
+struct HistoryAndMedia;
+
+impl MigrationName for HistoryAndMedia {
+    fn name(&self) -> &str {
+        "m20261201_000100_inbox_history_and_media"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum HistoryMessage {
+    Reconciled,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ChannelSync {
+    Table,
+    ChannelId,
+    WorkspaceId,
+    BackfillPending,
+    BackfillRequestedAtMs,
+    BackfilledAtMs,
+    LastRunAtMs,
+    LastRunKind,
+    LastSuccessAtMs,
+    HighWaterMs,
+    ConversationsSeen,
+    MessagesSeen,
+    MessagesPublished,
+    LastError,
+    NotBeforeMs,
+    Runs,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum MediaFiles {
+    Table,
+    Id,
+    WorkspaceId,
+    ChannelId,
+    MessageId,
+    AttachmentIndex,
+    SourceKind,
+    Source,
+    State,
+    Attempts,
+    NextAttemptAtMs,
+    Failure,
+    StorageKey,
+    Sha256,
+    SizeBytes,
+    ContentType,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum MediaPurges {
+    Table,
+    Prefix,
+    CreatedAtMs,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for HistoryAndMedia {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Messages::Table)
+                    .add_column(boolean(HistoryMessage::Reconciled).default(false))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ChannelSync::Table)
+                    .if_not_exists()
+                    .col(string(ChannelSync::ChannelId).primary_key())
+                    .col(string(ChannelSync::WorkspaceId))
+                    .col(boolean(ChannelSync::BackfillPending))
+                    .col(big_integer(ChannelSync::BackfillRequestedAtMs))
+                    .col(big_integer(ChannelSync::BackfilledAtMs))
+                    .col(big_integer(ChannelSync::LastRunAtMs))
+                    .col(string(ChannelSync::LastRunKind))
+                    .col(big_integer(ChannelSync::LastSuccessAtMs))
+                    .col(big_integer(ChannelSync::HighWaterMs))
+                    .col(integer(ChannelSync::ConversationsSeen))
+                    .col(integer(ChannelSync::MessagesSeen))
+                    .col(integer(ChannelSync::MessagesPublished))
+                    .col(text(ChannelSync::LastError))
+                    .col(big_integer(ChannelSync::NotBeforeMs))
+                    .col(integer(ChannelSync::Runs))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MediaFiles::Table)
+                    .if_not_exists()
+                    .col(string(MediaFiles::Id).primary_key())
+                    .col(string(MediaFiles::WorkspaceId))
+                    .col(string(MediaFiles::ChannelId))
+                    .col(string(MediaFiles::MessageId))
+                    .col(integer(MediaFiles::AttachmentIndex))
+                    .col(string(MediaFiles::SourceKind))
+                    .col(text(MediaFiles::Source))
+                    .col(integer(MediaFiles::State))
+                    .col(integer(MediaFiles::Attempts))
+                    .col(big_integer(MediaFiles::NextAttemptAtMs))
+                    .col(string(MediaFiles::Failure))
+                    .col(string(MediaFiles::StorageKey))
+                    .col(string(MediaFiles::Sha256))
+                    .col(big_integer(MediaFiles::SizeBytes))
+                    .col(string(MediaFiles::ContentType))
+                    .col(big_integer(MediaFiles::CreatedAtMs))
+                    .col(big_integer(MediaFiles::UpdatedAtMs))
+                    .to_owned(),
+            )
+            .await?;
+        // One copy per attachment; the worker's queue; a disconnect's delete.
+        index(
+            manager,
+            "ux_media_files_attachment",
+            MediaFiles::Table,
+            &[MediaFiles::MessageId, MediaFiles::AttachmentIndex],
+            true,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_media_files_due",
+            MediaFiles::Table,
+            &[MediaFiles::State, MediaFiles::NextAttemptAtMs],
+            false,
+        )
+        .await?;
+        index(
+            manager,
+            "ix_media_files_channel",
+            MediaFiles::Table,
+            &[MediaFiles::ChannelId],
+            false,
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MediaPurges::Table)
+                    .if_not_exists()
+                    .col(string(MediaPurges::Prefix).primary_key())
+                    .col(big_integer(MediaPurges::CreatedAtMs))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        scifer_db::drop_tables(
+            manager,
+            [
+                MediaPurges::Table.into_iden(),
+                MediaFiles::Table.into_iden(),
+                ChannelSync::Table.into_iden(),
+            ],
+        )
+        .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Messages::Table)
+                    .drop_column(HistoryMessage::Reconciled)
+                    .to_owned(),
+            )
+            .await
     }
 }
 

@@ -27,6 +27,8 @@ pub struct TestApp {
     // Kept alive for the test: dropping them stops the server and deletes the database.
     _nats: NatsServer,
     _db: TestDb,
+    /// History, gaps and media: this inbox's MEDIA_DIR, deleted with the test.
+    pub media_dir: tempfile::TempDir,
     pub bus: Bus,
     pub js: jetstream::Context,
     pub client: async_nats::Client,
@@ -86,6 +88,7 @@ pub async fn build_app_with(ack_wait_secs: u64, extra: Vec<(String, String)>) ->
     let nats = NatsServer::start().await;
     let db = TestDb::new().await;
     let prefix = unique_prefix();
+    let media_dir = tempfile::tempdir().unwrap();
     let vars = [
         ("GRPC_ADDR", "127.0.0.1:0".to_string()),
         ("DATABASE_URL", db.url().to_string()),
@@ -93,6 +96,8 @@ pub async fn build_app_with(ack_wait_secs: u64, extra: Vec<(String, String)>) ->
         ("BUS_PREFIX", prefix.clone()),
         ("CONSUMER_ACK_WAIT_SECS", ack_wait_secs.to_string()),
         ("SHUTDOWN_GRACE_SECS", "5".to_string()),
+        // History, gaps and media: each test its own media directory.
+        ("MEDIA_DIR", media_dir.path().display().to_string()),
     ]
     .map(|(k, v)| (k.to_string(), v))
     .into_iter()
@@ -111,6 +116,7 @@ pub async fn build_app_with(ack_wait_secs: u64, extra: Vec<(String, String)>) ->
         engine: app.engine(),
         _nats: nats,
         _db: db,
+        media_dir,
         app: Some(app),
         shutdown: CancellationToken::new(),
         server: None,
@@ -382,6 +388,7 @@ fn meta(event_id: &str, kind: ChannelKind, account: &str, body: Kind) -> MetaEve
         business_account_id: String::new(),
         standby: false,
         raw_item_json: "{}".into(),
+        reconciled: false,
         kind: Some(body),
     }
 }

@@ -20,3 +20,6 @@ mod send;
 mod suggest;
 mod unread_search;
 mod workspaces;
+// History, gaps and media.
+mod history;
+mod media;

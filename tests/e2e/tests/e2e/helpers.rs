@@ -55,6 +55,8 @@ pub struct Stack {
     pub vault_db: TestDb,
     _gateway_db: TestDb,
     _sim_task: tokio::task::JoinHandle<()>,
+    /// History, gaps and media: inbox's MEDIA_DIR, deleted with the stack.
+    _media_dir: tempfile::TempDir,
 }
 
 /// A gRPC-web client transport that sends the stack's session as the bearer on every call.
@@ -100,6 +102,7 @@ impl Stack {
         let inbox_credential = format!("inbox-{}", uuid::Uuid::new_v4().simple());
         let vault_port = free_port();
         let inbox_port = free_port();
+        let media_dir = tempfile::tempdir().unwrap();
         let inbox = ServiceProcess::start(
             "inbox",
             &common(vec![
@@ -107,6 +110,9 @@ impl Stack {
                 ("DATABASE_URL", inbox_db.url().to_string()),
                 ("TOKEN_VAULT_URL", format!("http://127.0.0.1:{vault_port}")),
                 ("TOKEN_VAULT_CREDENTIAL", inbox_credential.clone()),
+                // History, gaps and media: attachments are copied from the simulator's own host.
+                ("MEDIA_DIR", media_dir.path().display().to_string()),
+                ("MEDIA_URL_HOSTS", "127.0.0.1".to_string()),
             ]),
             &format!("http://127.0.0.1:{inbox_port}/readyz"),
         )
@@ -210,6 +216,7 @@ impl Stack {
             vault_db,
             _gateway_db: gateway_db,
             _sim_task: sim_task,
+            _media_dir: media_dir,
         };
         stack.channels = stack.connect_demo_channels().await;
         stack
