@@ -65,6 +65,11 @@ pub struct Config {
     /// Bound on one suggestion (`AI_TIMEOUT_MS`); under the gateway's `INBOX_SEND_TIMEOUT_MS`.
     #[serde(default = "default_ai_timeout_ms")]
     pub ai_timeout_ms: u64,
+    /// Issue 5: how often every WABA's WhatsApp templates are re-read from Graph
+    /// (`TEMPLATE_SYNC_INTERVAL_SECS`); 0 = only when a WhatsApp number connects (status webhooks
+    /// keep the list current in between).
+    #[serde(default = "default_template_sync_interval_secs")]
+    pub template_sync_interval_secs: u64,
 }
 
 impl Config {
@@ -92,6 +97,11 @@ impl Config {
             c.timeout = Duration::from_millis(self.ai_timeout_ms.max(100));
             c
         }))
+    }
+
+    /// Issue 5: None when the periodic template sync is off.
+    pub fn template_sync_interval(&self) -> Option<Duration> {
+        (self.template_sync_interval_secs > 0).then(|| Duration::from_secs(self.template_sync_interval_secs))
     }
 
     pub fn snooze_check(&self) -> Duration {
@@ -143,6 +153,9 @@ fn default_snooze_check_ms() -> u64 {
 fn default_ai_timeout_ms() -> u64 {
     15_000
 }
+fn default_template_sync_interval_secs() -> u64 {
+    6 * 3600
+}
 
 #[cfg(test)]
 mod tests {
@@ -165,6 +178,22 @@ mod tests {
         .unwrap();
         assert_eq!(c.batch_options().max_messages, 10);
         assert_eq!(c.ack_wait(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn template_sync_is_periodic_unless_zero() {
+        assert_eq!(
+            with(&[]).template_sync_interval(),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(
+            with(&[("TEMPLATE_SYNC_INTERVAL_SECS", "60")]).template_sync_interval(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            with(&[("TEMPLATE_SYNC_INTERVAL_SECS", "0")]).template_sync_interval(),
+            None
+        );
     }
 
     fn with(vars: &[(&str, &str)]) -> Config {

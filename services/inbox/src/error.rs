@@ -40,6 +40,9 @@ pub enum InboxError {
     /// No suggestion: the provider is not configured, unreachable, or refused.
     #[error(transparent)]
     Ai(scifer_ai::AiError),
+    /// Issue 5: a channel id not of this workspace (or disconnected).
+    #[error("channel not found")]
+    ChannelNotFound,
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
 }

@@ -13,6 +13,10 @@ use scifer_proto::inbox::v1::{
     UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest, UpdateContactRequest,
     UpdateConversationRequest, UpdateLabelsRequest, inbox_service_server::InboxService,
 };
+// Issue 5: WhatsApp template sync, inbox analytics.
+use scifer_proto::inbox::v1::{
+    GetInboxAnalyticsRequest, GetInboxAnalyticsResponse, ListTemplatesRequest, ListTemplatesResponse,
+};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -42,6 +46,8 @@ pub struct Inbox {
     canned: Canned,
     contacts: Contacts,
     suggester: Suggester,
+    // Issue 5: WhatsApp template sync.
+    templates: crate::templates::Syncer,
 }
 
 impl Inbox {
@@ -57,6 +63,12 @@ impl Inbox {
             canned: Canned::new(db.clone()),
             contacts: Contacts::new(db.clone(), engine.clone()),
             workflow: Workflow::new(db.clone(), engine.clone()),
+            templates: crate::templates::Syncer::new(
+                db.clone(),
+                engine.clone(),
+                sender.vault_client(),
+                sender.vault_timeout(),
+            ),
             db,
             engine,
             sender,
@@ -74,7 +86,8 @@ impl From<InboxError> for Status {
             }
             InboxError::MessageNotFound
             | InboxError::CannedResponseNotFound
-            | InboxError::ContactNotFound => Status::not_found(e.to_string()),
+            | InboxError::ContactNotFound
+            | InboxError::ChannelNotFound => Status::not_found(e.to_string()),
             InboxError::AlreadyExists(_) => Status::already_exists(e.to_string()),
             InboxError::Precondition(_) => Status::failed_precondition(e.to_string()),
             InboxError::NotRetryable(_) => Status::failed_precondition(e.to_string()),
@@ -435,6 +448,28 @@ impl InboxService for Inbox {
         let ws = workspace(&request)?;
         Ok(Response::new(
             self.suggester.suggest(&ws, request.into_inner()).await?,
+        ))
+    }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    async fn list_templates(
+        &self,
+        request: Request<ListTemplatesRequest>,
+    ) -> Result<Response<ListTemplatesResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.templates.list(&ws, &request.get_ref().channel_id).await?,
+        ))
+    }
+
+    async fn get_inbox_analytics(
+        &self,
+        request: Request<GetInboxAnalyticsRequest>,
+    ) -> Result<Response<GetInboxAnalyticsResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            crate::analytics::report(&self.db, &ws, request.get_ref()).await?,
         ))
     }
 }

@@ -27,6 +27,10 @@ pub mod suggest;
 pub mod unread;
 pub mod views;
 pub mod workflow;
+// Issue 5: WhatsApp template sync, inbox analytics.
+pub mod analytics;
+pub mod clock;
+pub mod templates;
 
 pub use config::Config;
 pub use startup::{Application, CHANNEL_CONSUMER, META_CONSUMER, StartupError};

@@ -89,15 +89,20 @@ impl Application {
             reason: e.to_string(),
         })?;
         let publisher = Publisher::new(js);
-        let sender = Arc::new(Sender::new(
-            db.clone(),
-            publisher.clone(),
-            bus.clone(),
-            config.send_policy(),
-            &config.token_vault_url,
-            config.token_vault_credential.clone(),
-            config.token_vault_timeout(),
-        )?);
+        let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
+        let sender = Arc::new(
+            Sender::new(
+                db.clone(),
+                publisher.clone(),
+                bus.clone(),
+                config.send_policy(),
+                &config.token_vault_url,
+                config.token_vault_credential.clone(),
+                config.token_vault_timeout(),
+            )?
+            // Issue 5: sends and status changes share the engine's clock.
+            .with_clock(engine.clock().clone()),
+        );
         let ai = match config.ai()? {
             Some(settings) => Some(Arc::new(scifer_ai::OpenAiCompatible::new(settings)?)),
             None => {
@@ -105,7 +110,6 @@ impl Application {
                 None
             }
         };
-        let engine: Arc<Engine> = Engine::new(db.clone(), publisher, bus);
         let listener = serve::bind(&config.grpc_addr).await?;
         Ok(Self {
             config,
@@ -180,6 +184,16 @@ impl Application {
             shutdown.clone(),
         ));
         let expiry = tokio::spawn(self.engine.clone().run_expiry(shutdown.clone()));
+        // Issue 5: WhatsApp template sync.
+        let templates = tokio::spawn(
+            Arc::new(crate::templates::Syncer::new(
+                self.db.clone(),
+                self.engine.clone(),
+                self.sender.vault_client(),
+                self.sender.vault_timeout(),
+            ))
+            .run(self.config.template_sync_interval(), shutdown.clone()),
+        );
         let snoozes = tokio::spawn(
             self.engine
                 .clone()
@@ -196,6 +210,7 @@ impl Application {
             (CHANNEL_CONSUMER, channels),
             ("parked-event expiry", expiry),
             ("snooze wake-up", snoozes),
+            ("template sync", templates),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");

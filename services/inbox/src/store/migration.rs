@@ -16,6 +16,9 @@ impl MigratorTrait for Migrator {
             Box::new(LabelsAndCanned),
             Box::new(Unread),
             Box::new(ContactProfiles),
+            // Issue 5: WhatsApp template sync, inbox analytics.
+            Box::new(super::migration_issue5::WhatsAppTemplates),
+            Box::new(super::migration_issue5::InboxAnalytics),
         ]
     }
 }

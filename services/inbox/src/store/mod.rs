@@ -5,6 +5,8 @@
 
 pub mod entity;
 pub mod migration;
+// Issue 5: WhatsApp template sync, inbox analytics.
+mod migration_issue5;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
