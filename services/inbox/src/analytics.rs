@@ -21,7 +21,7 @@
 //!   the reading of a WhatsApp `failed` status), also after Meta first took the message.
 //! - **Handoffs**: recorded by [`record_handoff`] where the handoff happens.
 //! - The **agent** of a fact is the conversation's assignee at the time of the fact, except
-//!   outbound messages and first responses written by a person: their author.
+//!   outbound messages, first responses and failed sends written by a person: their author.
 //! - Times are Meta's for customer messages and echoes, inbox's clock for the team's actions
 //!   (sends, status changes); a **day** is a calendar day in the time zone of the request.
 //!
@@ -82,6 +82,16 @@ fn fact(
         at_ms,
         duration_ms: 0,
         reason: String::new(),
+    }
+}
+
+/// Whom an outbound message's fact counts for: its author when a person wrote it, else the
+/// conversation's assignee.
+fn author_or_assignee<'a>(c: &'a conversation::Model, m: &'a message::Model) -> &'a str {
+    if m.author_kind == AuthorKind::Human as i32 && !m.author_id.is_empty() {
+        &m.author_id
+    } else {
+        &c.assignee_id
     }
 }
 
@@ -156,8 +166,7 @@ impl Recorder {
         if self.ids.contains(&id) {
             return Ok(());
         }
-        let by_person = m.author_kind == AuthorKind::Human as i32 && !m.author_id.is_empty();
-        let agent = if by_person { &m.author_id } else { &c.assignee_id };
+        let agent = author_or_assignee(c, m);
         let mut out = fact(FactKind::MessageOut, id, c, agent, m.sent_at_ms);
         out.author_kind = m.author_kind;
         self.push(out);
@@ -196,7 +205,7 @@ impl Recorder {
             FactKind::Failed,
             format!("failed:{}:{attempt}", m.id),
             c,
-            &c.assignee_id,
+            author_or_assignee(c, m),
             at_ms,
         );
         f.author_kind = m.author_kind;

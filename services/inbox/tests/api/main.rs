@@ -18,3 +18,6 @@ mod send;
 mod suggest;
 mod unread_search;
 mod workspaces;
+// Issue 5: WhatsApp template sync, inbox analytics.
+mod analytics;
+mod templates;
