@@ -53,7 +53,7 @@ async fn report(
 /// A row's figures in one comparable line.
 #[derive(Debug, PartialEq)]
 struct Figures {
-    day: &'static str,
+    day: String,
     group: String,
     opened: i64,
     resolved: i64,
@@ -63,26 +63,23 @@ struct Figures {
     /// count, median, p90
     first_response: (i64, i64, i64),
     resolution: (i64, i64, i64),
-    failed: Vec<(&'static str, i64)>,
+    failed: Vec<(String, i64)>,
     handoffs: i64,
 }
 
-fn stats(s: &Option<DurationStats>) -> (i64, i64, i64) {
-    let s = s.clone().unwrap_or_default();
+fn stats(s: Option<DurationStats>) -> (i64, i64, i64) {
+    let s = s.unwrap_or_default();
     (s.count, s.median_ms, s.p90_ms)
 }
 
 fn figures(rows: &[InboxAnalyticsRow]) -> Vec<Figures> {
     rows.iter()
         .map(|r| {
-            let mut failed: Vec<(&'static str, i64)> = r
-                .messages_failed
-                .iter()
-                .map(|(k, v)| (&*k.clone().leak(), *v))
-                .collect();
+            let mut failed: Vec<(String, i64)> =
+                r.messages_failed.iter().map(|(k, v)| (k.clone(), *v)).collect();
             failed.sort();
             Figures {
-                day: r.day.clone().leak(),
+                day: r.day.clone(),
                 group: r.group.clone(),
                 opened: r.conversations_opened,
                 resolved: r.conversations_resolved,
@@ -93,8 +90,8 @@ fn figures(rows: &[InboxAnalyticsRow]) -> Vec<Figures> {
                     r.replies_by_automation,
                     r.replies_by_ai,
                 ),
-                first_response: stats(&r.first_response),
-                resolution: stats(&r.resolution),
+                first_response: stats(r.first_response),
+                resolution: stats(r.resolution),
                 failed,
                 handoffs: r.handoffs,
             }
@@ -102,9 +99,9 @@ fn figures(rows: &[InboxAnalyticsRow]) -> Vec<Figures> {
         .collect()
 }
 
-fn zero(day: &'static str, group: &str) -> Figures {
+fn zero(day: &str, group: &str) -> Figures {
     Figures {
-        day,
+        day: day.into(),
         group: group.into(),
         opened: 0,
         resolved: 0,
@@ -115,6 +112,11 @@ fn zero(day: &'static str, group: &str) -> Figures {
         failed: vec![],
         handoffs: 0,
     }
+}
+
+/// One send refused by Meta as `recipient_unavailable` (code 551).
+fn unavailable() -> Vec<(String, i64)> {
+    vec![("recipient_unavailable".to_string(), 1)]
 }
 
 struct Script<'a> {
@@ -288,7 +290,7 @@ async fn a_scripted_history_gives_exact_figures_per_day_channel_and_agent() {
         out: (4, 2, 1, 1),
         first_response: (3, 10 * MIN, 15 * MIN),
         resolution: (2, 10 * MIN, 340 * MIN),
-        failed: vec![("recipient_unavailable", 1)],
+        failed: unavailable(),
         handoffs: 1,
         ..zero("2026-01-05", "")
     }];
@@ -305,7 +307,7 @@ async fn a_scripted_history_gives_exact_figures_per_day_channel_and_agent() {
             out: (3, 1, 1, 1),
             first_response: (2, 2 * MIN, 10 * MIN),
             resolution: (1, 10 * MIN, 10 * MIN),
-            failed: vec![("recipient_unavailable", 1)],
+            failed: unavailable(),
             ..zero("2026-01-05", "")
         },
         Figures {
@@ -345,7 +347,7 @@ async fn a_scripted_history_gives_exact_figures_per_day_channel_and_agent() {
                 messages_in: 1,
                 out: (1, 0, 0, 1),
                 first_response: (1, 10 * MIN, 10 * MIN),
-                failed: vec![("recipient_unavailable", 1)],
+                failed: unavailable(),
                 ..zero("2026-01-05", "ch-B")
             },
             Figures {
@@ -388,7 +390,7 @@ async fn a_scripted_history_gives_exact_figures_per_day_channel_and_agent() {
                 ..zero("2026-01-05", "agent-1")
             },
             Figures {
-                failed: vec![("recipient_unavailable", 1)],
+                failed: unavailable(),
                 ..zero("2026-01-05", "agent-2")
             },
             Figures {
