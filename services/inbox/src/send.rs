@@ -63,8 +63,10 @@ pub struct Sender {
     publisher: Publisher,
     bus: Bus,
     policy: gate::Policy,
-    /// Issue 5: when a message is sent (tests pin it to script a history).
+    /// Issue 5: when a message is sent (tests pin it to script a history), and the template
+    /// list a WhatsApp template send is checked against.
     clock: crate::clock::Clock,
+    templates: Option<std::sync::Arc<crate::templates::Syncer>>,
 }
 
 /// Everything a send needs to know about its conversation.
@@ -192,6 +194,7 @@ impl Sender {
             bus,
             policy,
             clock: crate::clock::Clock::system(),
+            templates: None,
         })
     }
 
@@ -200,6 +203,12 @@ impl Sender {
     /// Stamps sends with `clock` (the engine's, so sends and status changes share one time).
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Checks WhatsApp template sends against `templates` (which reads a never-synced list first).
+    pub fn with_templates(mut self, templates: std::sync::Arc<crate::templates::Syncer>) -> Self {
+        self.templates = Some(templates);
         self
     }
 
@@ -338,7 +347,15 @@ impl Sender {
             // Issue 5: the WABA's templates as last synced (and kept current by Meta's status
             // webhooks) decide; nothing is sent for a template Meta would refuse.
             Outgoing::Template { name, language, .. } if target.kind == ChannelKind::Whatsapp => {
-                match crate::templates::approval(&self.db, &target.channel.id, name, language).await? {
+                let approval = match &self.templates {
+                    Some(templates) => {
+                        templates
+                            .approval_for_send(&target.channel.id, name, language)
+                            .await?
+                    }
+                    None => crate::templates::approval(&self.db, &target.channel.id, name, language).await?,
+                };
+                match approval {
                     Approval::Approved => gate::Content::Template { approved: true },
                     Approval::NotApproved { .. } => gate::Content::Template { approved: false },
                     Approval::Unknown => {

@@ -52,6 +52,8 @@ pub struct Application {
     sender: Arc<Sender>,
     /// None when no AI provider is configured.
     ai: Option<Arc<scifer_ai::OpenAiCompatible>>,
+    // Issue 5: WhatsApp template sync.
+    templates: Arc<crate::templates::Syncer>,
 }
 
 impl Application {
@@ -90,19 +92,25 @@ impl Application {
         })?;
         let publisher = Publisher::new(js);
         let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
-        let sender = Arc::new(
-            Sender::new(
-                db.clone(),
-                publisher.clone(),
-                bus.clone(),
-                config.send_policy(),
-                &config.token_vault_url,
-                config.token_vault_credential.clone(),
-                config.token_vault_timeout(),
-            )?
-            // Issue 5: sends and status changes share the engine's clock.
-            .with_clock(engine.clock().clone()),
-        );
+        let sender = Sender::new(
+            db.clone(),
+            publisher.clone(),
+            bus.clone(),
+            config.send_policy(),
+            &config.token_vault_url,
+            config.token_vault_credential.clone(),
+            config.token_vault_timeout(),
+        )?
+        // Issue 5: sends and status changes share the engine's clock.
+        .with_clock(engine.clock().clone());
+        // Issue 5: one template sync, run in the background and asked by template sends.
+        let templates = Arc::new(crate::templates::Syncer::new(
+            db.clone(),
+            engine.clone(),
+            sender.vault_client(),
+            sender.vault_timeout(),
+        ));
+        let sender = Arc::new(sender.with_templates(templates.clone()));
         let ai = match config.ai()? {
             Some(settings) => Some(Arc::new(scifer_ai::OpenAiCompatible::new(settings)?)),
             None => {
@@ -122,6 +130,7 @@ impl Application {
             channel_consumer,
             sender,
             ai,
+            templates,
         })
     }
 
@@ -186,13 +195,9 @@ impl Application {
         let expiry = tokio::spawn(self.engine.clone().run_expiry(shutdown.clone()));
         // Issue 5: WhatsApp template sync.
         let templates = tokio::spawn(
-            Arc::new(crate::templates::Syncer::new(
-                self.db.clone(),
-                self.engine.clone(),
-                self.sender.vault_client(),
-                self.sender.vault_timeout(),
-            ))
-            .run(self.config.template_sync_interval(), shutdown.clone()),
+            self.templates
+                .clone()
+                .run(self.config.template_sync_interval(), shutdown.clone()),
         );
         let snoozes = tokio::spawn(
             self.engine

@@ -38,6 +38,10 @@ use crate::{
     store::entity::{channel, template_waba, whatsapp_template},
 };
 
+/// How much older than a sync a status webhook may be stamped and still win over the list
+/// (webhook times are whole seconds).
+const WEBHOOK_TIME_SLACK_MS: i64 = 1_000;
+
 /// Records the WABA of a connected WhatsApp channel and marks its list due. Runs in the channel
 /// consumer's transaction.
 pub async fn remember_waba<C: ConnectionTrait>(
@@ -158,7 +162,7 @@ pub async fn apply_status<C: ConnectionTrait>(
     }
 }
 
-/// Whether the channel's WABA may send template `name` in `language`.
+/// Whether the channel's WABA may send template `name` in `language`, from what is stored.
 pub async fn approval<C: ConnectionTrait>(
     db: &C,
     channel_id: &str,
@@ -267,6 +271,33 @@ impl Syncer {
         })
     }
 
+    /// [`approval`] for a send: a WABA whose list was never read (a send right after its number
+    /// connected, before the background sync ran) is read first, so the answer is Meta's list and
+    /// not "unknown" by timing. A failed read leaves the answer to what is stored.
+    pub async fn approval_for_send(
+        &self,
+        channel_id: &str,
+        name: &str,
+        language: &str,
+    ) -> Result<Approval, DbErr> {
+        let known = approval(&self.db, channel_id, name, language).await?;
+        if known != Approval::Unknown {
+            return Ok(known);
+        }
+        let never_synced = template_waba::Entity::find_by_id(channel_id.to_string())
+            .one(&self.db)
+            .await?
+            .filter(|w| w.synced_at_ms == 0);
+        if let Some(via) = never_synced {
+            if let Err(e) = self.sync_waba(&via).await {
+                tracing::warn!(waba_id = %via.waba_id, error = %e, "WhatsApp templates not synced before a send");
+                return Ok(known);
+            }
+            return approval(&self.db, channel_id, name, language).await;
+        }
+        Ok(known)
+    }
+
     /// Syncs the WABAs whose channels are due (just connected): one channel per WABA reads the
     /// list. Returns how many WABAs were synced.
     pub async fn sync_due(&self) -> Result<usize, DbErr> {
@@ -347,7 +378,11 @@ impl Syncer {
                     category,
                     components_json,
                     reason: newer.map(|s| s.reason.clone()).unwrap_or_default(),
-                    status_at_ms: newer.map(|s| s.status_at_ms).unwrap_or(started_ms),
+                    // A webhook carries whole seconds and Meta's clock: one stamped up to a second
+                    // before this read still applies after it.
+                    status_at_ms: newer
+                        .map(|s| s.status_at_ms)
+                        .unwrap_or(started_ms - WEBHOOK_TIME_SLACK_MS),
                     updated_at_ms: now,
                 },
             );

@@ -46,6 +46,8 @@ pub struct VaultDouble {
     // Issue 5: the WABA's template list Graph serves (two per page), and the list calls.
     templates: Arc<Mutex<Vec<serde_json::Value>>>,
     pub template_calls: Arc<Mutex<Vec<EgressRequest>>>,
+    /// How many template list calls to answer UNAVAILABLE first.
+    template_failures: Arc<Mutex<usize>>,
 }
 
 impl VaultDouble {
@@ -84,6 +86,11 @@ impl VaultDouble {
     /// What `GET /{waba}/message_templates` lists from now on.
     pub fn serve_templates(&self, list: Vec<serde_json::Value>) {
         *self.templates.lock().unwrap() = list;
+    }
+
+    /// The next `n` template list calls fail.
+    pub fn fail_template_lists(&self, n: usize) {
+        *self.template_failures.lock().unwrap() = n;
     }
 
     pub fn template_calls(&self) -> Vec<EgressRequest> {
@@ -138,6 +145,13 @@ impl TokenVaultService for VaultDouble {
             return Err(Status::unauthenticated("service credential missing or not valid"));
         }
         if request.get_ref().action == vault::EgressAction::ListMessageTemplates as i32 {
+            let mut failures = self.template_failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                self.template_calls.lock().unwrap().push(request.into_inner());
+                return Err(Status::unavailable("graph unreachable"));
+            }
+            drop(failures);
             return Ok(Response::new(self.template_page(request.into_inner())));
         }
         self.calls.lock().unwrap().push((service, request.into_inner()));

@@ -318,3 +318,48 @@ async fn the_periodic_sync_follows_the_wabas_list() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_template_send_reads_a_list_that_was_never_synced() {
+    let vault = VaultDouble::start(vec![Scripted::WhatsAppSent("wamid.OUT1")]).await;
+    vault.serve_templates(vec![listed("order_update", "APPROVED")]);
+    // The sync on connect fails (Graph unreachable): the list stays never-synced.
+    vault.fail_template_lists(1);
+    let app = spawn_app_with_vault(&vault).await;
+    let ws = workspace();
+    let channel_id = connect_whatsapp(&app, &ws, "PHONE_1").await;
+    let tried = wait_until(WAIT, || async { !vault.template_calls().is_empty() }).await;
+    assert!(tried.is_ok(), "no sync on connect");
+    let listed = list(&app, &ws, &channel_id).await.unwrap();
+    assert!(
+        listed.templates.is_empty() && listed.synced_at.is_none(),
+        "{listed:?}"
+    );
+    app.publish_meta(&inbound(
+        ChannelKind::Whatsapp,
+        "PHONE_1",
+        "5511999990000",
+        "wamid.IN_1",
+        "Hello?",
+        now_ms() - HOUR,
+    ))
+    .await;
+    app.wait_for_messages(&ws, 1).await;
+    let conv = app.conversations(&ws).await.remove(0).id;
+
+    // The send reads the list first, and the template is Meta's approved one.
+    let answer = app
+        .grpc()
+        .await
+        .send_message(with_workspace(&ws, template_send(&conv, "k1", "order_update")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(answer.result, Some(send_message_response::Result::Message(_))),
+        "{answer:?}"
+    );
+    assert_eq!(vault.template_calls().len(), 2);
+    assert_eq!(vault.calls().len(), 1);
+    assert!(list(&app, &ws, &channel_id).await.unwrap().synced_at.is_some());
+}
