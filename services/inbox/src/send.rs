@@ -356,7 +356,7 @@ impl Sender {
                     None => crate::templates::approval(&self.db, &target.channel.id, name, language).await?,
                 };
                 match approval {
-                    Approval::Approved => gate::Content::Template { approved: true },
+                    Approval::Approved | Approval::Unchecked => gate::Content::Template { approved: true },
                     Approval::NotApproved { .. } => gate::Content::Template { approved: false },
                     Approval::Unknown => {
                         return Ok(SendMessageResponse {

@@ -8,8 +8,10 @@
 //!   order ([`apply_status`]): a status older than the one stored never overwrites it, so a
 //!   redelivery or a late sync changes nothing.
 //!
-//! The send path asks [`approval`]: a template the WABA does not have is refused as
-//! `template_unknown`, one not APPROVED as `template_not_approved`, before anything reaches Meta.
+//! The send path asks [`Syncer::approval_for_send`]: a template the WABA does not have is refused
+//! as `template_unknown`, one not APPROVED as `template_not_approved`, before anything reaches
+//! Meta. A number whose WABA inbox does not know (connected before channel events named it) is
+//! not checked: Meta decides, and its refusal (132001) comes back explained.
 //!
 //! A disconnect forgets the channel's WABA; the WABA's templates go with its last channel.
 
@@ -173,7 +175,7 @@ pub async fn approval<C: ConnectionTrait>(
         .one(db)
         .await?
     else {
-        return Ok(Approval::Unknown);
+        return Ok(Approval::Unchecked);
     };
     let found = whatsapp_template::Entity::find_by_id((waba.waba_id, name.to_string(), language.to_string()))
         .one(db)

@@ -91,6 +91,10 @@ pub enum Approval {
         status: String,
     },
     Approved,
+    /// The channel's WABA is not known here (a number connected before templates were synced,
+    /// whose channel event named no WABA): nothing to check against, so Meta decides and a
+    /// refusal comes back explained (132001).
+    Unchecked,
 }
 
 impl Approval {

@@ -363,3 +363,39 @@ async fn a_template_send_reads_a_list_that_was_never_synced() {
     assert_eq!(vault.calls().len(), 1);
     assert!(list(&app, &ws, &channel_id).await.unwrap().synced_at.is_some());
 }
+
+#[tokio::test]
+async fn a_number_whose_waba_is_unknown_leaves_the_template_to_meta() {
+    // Connected before its channel events named the WABA: nothing to check against.
+    let vault = VaultDouble::start(vec![Scripted::WhatsAppSent("wamid.OUT1")]).await;
+    let app = spawn_app_with_vault(&vault).await;
+    let ws = workspace();
+    app.publish_channel(&connected(&ws, "ch-PHONE_1", ChannelKind::Whatsapp, "PHONE_1"))
+        .await;
+    app.publish_meta(&inbound(
+        ChannelKind::Whatsapp,
+        "PHONE_1",
+        "5511999990000",
+        "wamid.IN_1",
+        "Hello?",
+        now_ms() - HOUR,
+    ))
+    .await;
+    app.wait_for_messages(&ws, 1).await;
+    let conv = app.conversations(&ws).await.remove(0).id;
+    let answer = app
+        .grpc()
+        .await
+        .send_message(with_workspace(&ws, template_send(&conv, "k1", "order_update")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(answer.result, Some(send_message_response::Result::Message(_))),
+        "{answer:?}"
+    );
+    assert_eq!(vault.calls().len(), 1, "sent for Meta to judge");
+    assert!(vault.template_calls().is_empty(), "no WABA to list");
+    let listed = list(&app, &ws, "ch-PHONE_1").await.unwrap();
+    assert!(listed.templates.is_empty() && listed.synced_at.is_none());
+}
