@@ -26,6 +26,7 @@
 //! | WhatsApp message | `wa:message:{wamid}` |
 //! | WhatsApp reaction message | `wa:reaction:{wamid}` |
 //! | WhatsApp status | `wa:status:{wamid}:{status}` |
+//! | WhatsApp template status (WABA) | `wa:template_status:{template_id}:{event}:{entry time}` |
 //! | unhandled item | `{fb,ig,wa,meta}:unhandled:h:{sha256}` |
 //!
 //! `{h16}` is the first 16 hex digits of the SHA-256 of the change's canonical `value`: a change
@@ -43,6 +44,7 @@ mod changes;
 mod ids;
 mod messaging;
 mod peek;
+mod templates;
 mod whatsapp;
 
 pub use peek::peek_object;
@@ -177,7 +179,7 @@ fn split_entry(sink: &mut Sink<'_>, channel: Channel, entry: &Value) {
         };
         for item in items {
             match (channel, key) {
-                (Channel::WhatsApp, _) => whatsapp::split_change(sink, &entry_id, item),
+                (Channel::WhatsApp, _) => whatsapp::split_change(sink, &entry_id, entry_time, item),
                 (_, "changes") => changes::split_change(sink, channel, &entry_id, entry_time, item),
                 (_, _) => {
                     let origin = Origin {

@@ -589,6 +589,36 @@ impl inbox_api_server::InboxApi for InboxApi {
     ) -> Result<Response<Conversation>, Status> {
         Ok(Response::new(self.hand_back_(request).await?))
     }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    async fn list_templates(
+        &self,
+        request: Request<scifer_proto::gateway::v1::ListTemplatesRequest>,
+    ) -> Result<Response<inbox::ListTemplatesResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let list = inbox::ListTemplatesRequest {
+            channel_id: request.into_inner().channel_id,
+        };
+        Ok(Response::new(self.inbox.list_templates(&actor, list).await?))
+    }
+
+    async fn get_inbox_analytics(
+        &self,
+        request: Request<scifer_proto::gateway::v1::GetInboxAnalyticsRequest>,
+    ) -> Result<Response<inbox::GetInboxAnalyticsResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let req = request.into_inner();
+        let query = inbox::GetInboxAnalyticsRequest {
+            from_day: req.from_day,
+            to_day: req.to_day,
+            time_zone: req.time_zone,
+            group_by: req.group_by,
+        };
+        Ok(Response::new(
+            self.inbox.get_inbox_analytics(&actor, query).await?,
+        ))
+    }
 }
 
 // Automation and handoff (issue 5).

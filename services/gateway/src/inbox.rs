@@ -297,6 +297,28 @@ impl InboxClient {
         let request = request(actor, merge, self.timeout)?;
         call(self.timeout, client.merge_contacts(request)).await
     }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    pub async fn list_templates(
+        &self,
+        actor: &Actor,
+        list: scifer_proto::inbox::v1::ListTemplatesRequest,
+    ) -> Result<scifer_proto::inbox::v1::ListTemplatesResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, list, self.timeout)?;
+        call(self.timeout, client.list_templates(request)).await
+    }
+
+    pub async fn get_inbox_analytics(
+        &self,
+        actor: &Actor,
+        query: scifer_proto::inbox::v1::GetInboxAnalyticsRequest,
+    ) -> Result<scifer_proto::inbox::v1::GetInboxAnalyticsResponse, GatewayError> {
+        let mut client = self.client.clone();
+        let request = request(actor, query, self.timeout)?;
+        call(self.timeout, client.get_inbox_analytics(request)).await
+    }
 }
 
 // Automation and handoff (issue 5): forwarded as they are; roles are checked before.

@@ -218,6 +218,15 @@ pub const TABLE: &[(&str, Access)] = &[
         "/scifer.gateway.v1.InboxApi/GetMedia",
         Access::Workspace(Role::Viewer),
     ),
+    // Issue 5: templates are what agents send; reports compare members, so they are the admins'.
+    (
+        "/scifer.gateway.v1.InboxApi/ListTemplates",
+        Access::Workspace(Role::Agent),
+    ),
+    (
+        "/scifer.gateway.v1.InboxApi/GetInboxAnalytics",
+        Access::Workspace(Role::Admin),
+    ),
     // Every member sees which channels the workspace has; connecting and disconnecting them is for
     // admins and owners.
     (

@@ -250,6 +250,8 @@ pub struct Applier<'a, C: ConnectionTrait> {
     labels: HashMap<String, Vec<String>>,
     /// History, gaps and media: the attachment copies the new inbound messages need.
     media_jobs: Vec<media_file::Model>,
+    /// Issue 5: the analytics facts of this transaction.
+    analytics: crate::analytics::Recorder,
 }
 
 /// The Meta timestamp of an event, which orders pending replays and deferred updates.
@@ -266,6 +268,7 @@ pub fn event_time_ms(event: &MetaEvent) -> i64 {
         Some(Kind::Handover(h)) => h.at_ms,
         Some(Kind::Change(c)) => c.created_at_ms,
         Some(Kind::OutboundResult(r)) => r.at_ms,
+        Some(Kind::TemplateStatus(t)) => t.at_ms,
         None => 0,
     };
     if at > 0 {
@@ -380,6 +383,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             assigners: HashMap::new(),
             labels: HashMap::new(),
             media_jobs: Vec::new(),
+            analytics: crate::analytics::Recorder::default(),
         }
     }
 
@@ -391,7 +395,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         let mut routed = Vec::with_capacity(events.len());
         for &event in events {
             match &event.kind {
-                None | Some(Kind::Handover(_) | Kind::Change(_)) => continue,
+                None | Some(Kind::Handover(_) | Kind::Change(_) | Kind::TemplateStatus(_)) => continue,
                 Some(_) => {}
             }
             if let Route::To(ch) = self.route(event).await? {
@@ -589,6 +593,17 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
                     field = %c.field, item = %c.item, verb = %c.verb, "feed change not recorded yet");
                 return Ok(Disposition::Ignored);
             }
+            // Issue 5: a WABA's template status; the WABA, not a channel, owns it (no routing, no
+            // parking: a WABA not connected yet gets the current status from its first sync).
+            Kind::TemplateStatus(t) => {
+                let applied =
+                    crate::templates::apply_status(self.db, t, event_time_ms(event), self.now_ms).await?;
+                return Ok(if applied {
+                    Disposition::Applied
+                } else {
+                    Disposition::Duplicate
+                });
+            }
             _ => {}
         }
         let channel = match self.route(event).await? {
@@ -691,6 +706,19 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         if event.state == ChannelState::Unspecified as i32 {
             return Ok(0);
         }
+        // Issue 5: a WhatsApp number's templates are its WABA's.
+        if event.kind == ChannelKind::Whatsapp as i32
+            && event.state == ChannelState::Connected as i32
+            && !event.parent_account_id.is_empty()
+        {
+            crate::templates::remember_waba(
+                self.db,
+                &event.channel_id,
+                workspace.as_str(),
+                &event.parent_account_id,
+            )
+            .await?;
+        }
         self.replay_pending(event.kind, &event.account_id).await
     }
 
@@ -750,6 +778,10 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             .exec(db)
             .await?
             .rows_affected;
+        // Issue 5: the channel's WABA link (and its WABA's templates with its last channel) and
+        // its analytics.
+        crate::templates::forget_channel(db, channel_id).await?;
+        crate::analytics::erase_channel(db, channel_id).await?;
         Ok(Erased {
             messages,
             labels,
@@ -973,7 +1005,7 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             Kind::Reaction(r) => self.update_or_defer(ch, &r.target_external_id, event).await,
             Kind::Edit(e) => self.update_or_defer(ch, &e.external_id, event).await,
             Kind::WhatsappStatus(s) => self.update_or_defer(ch, &s.external_id, event).await,
-            Kind::Handover(_) | Kind::Change(_) => Ok(Disposition::Ignored),
+            Kind::Handover(_) | Kind::Change(_) | Kind::TemplateStatus(_) => Ok(Disposition::Ignored),
         }
     }
 
@@ -1060,7 +1092,54 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             self.messages.replace(i, next);
             self.effects.updated.touch(&id, cause);
         }
+        // Issue 5: the echo shows Meta took it (counted once, whatever confirms it first).
+        self.record_out(i).await?;
         Ok(Disposition::Applied)
+    }
+
+    // ---- Issue 5: analytics facts of outbound messages ----
+
+    /// A conversation by id, held for this batch.
+    async fn conversation_of(&mut self, conversation_id: &str) -> Result<Option<usize>, DbErr> {
+        if let Some(c) = self.conversations.index(conversation_id) {
+            return Ok(Some(c));
+        }
+        Ok(conversation::Entity::find_by_id(conversation_id.to_string())
+            .one(self.db)
+            .await?
+            .map(|c| self.conversations.add(conversation_id, c, RowState::Stored).0))
+    }
+
+    /// Counts message `i` out if Meta has taken it.
+    async fn record_out(&mut self, i: usize) -> Result<(), DbErr> {
+        let m = self.messages.get(i).clone();
+        if matches!(
+            DeliveryState::from_i32(m.status),
+            DeliveryState::Pending | DeliveryState::Failed | DeliveryState::Unspecified
+        ) {
+            return Ok(());
+        }
+        if let Some(conv) = self.conversation_of(&m.conversation_id).await? {
+            let c = self.conversations.get(conv).clone();
+            self.analytics.message_out(self.db, &c, &m).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt of message `i`.
+    async fn record_failed(
+        &mut self,
+        i: usize,
+        attempt: &str,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<(), DbErr> {
+        let m = self.messages.get(i).clone();
+        if let Some(conv) = self.conversation_of(&m.conversation_id).await? {
+            let c = self.conversations.get(conv).clone();
+            self.analytics.failed(&c, &m, attempt, reason, at_ms);
+        }
+        Ok(())
     }
 
     /// Meta's answer to a send of ours: the message gets its id and SENT, or FAILED with the
@@ -1080,11 +1159,13 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         }
         let mut next = self.messages.get(i).clone();
         let status = DeliveryState::from_i32(next.status);
+        let mut failed_now = false;
         if r.accepted {
             if let Some(state) = status.advance(DeliveryState::Sent) {
                 next.status = state.to_i32();
             }
         } else if next.external_id.starts_with(PLACEHOLDER_PREFIX) && status == DeliveryState::Pending {
+            failed_now = true;
             // Only a message Meta never took can fail by our call's answer.
             next.status = DeliveryState::Failed.to_i32();
             next.error_code = i32::try_from(r.error_code).unwrap_or(i32::MAX);
@@ -1100,6 +1181,13 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         }
         if r.attempt <= 1 {
             self.count_in_conversation(i, cause).await?;
+        }
+        // Issue 5: analytics facts.
+        if r.accepted {
+            self.record_out(i).await?;
+        } else if failed_now {
+            self.record_failed(i, &r.attempt.to_string(), &r.failure_reason, r.at_ms)
+                .await?;
         }
         Ok(Disposition::Applied)
     }
@@ -1392,7 +1480,12 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             return Ok(Disposition::Ignored);
         };
         let conv = self.open_conversation(ch, contact).await?;
-        if new.direction == MessageDirection::Inbound {
+        // Issue 5: a new conversation, or a resolved one a customer reopens, is an opening.
+        let fresh = self.conversations.rows[conv].1 == RowState::New
+            && self.conversations.get(conv).message_count == 0;
+        let was_resolved = self.conversations.get(conv).status == ConversationStatus::Resolved as i32;
+        let inbound = new.direction == MessageDirection::Inbound;
+        if inbound {
             self.reopen(conv).await?;
         }
         let (contact_id, delivered_watermark_ms, read_watermark_ms) = {
@@ -1469,6 +1562,17 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
         c.updated_at_ms = self.now_ms;
         self.effects.conversations.touch(&c.id, cause);
         self.conversations.replace(conv, c);
+
+        // Issue 5: analytics facts, in this transaction.
+        let (c, m) = (self.conversations.get(conv).clone(), self.messages.get(i).clone());
+        if fresh || (inbound && was_resolved) {
+            self.analytics.opened(&c, m.sent_at_ms, inbound);
+        }
+        if inbound {
+            self.analytics.message_in(&c, &m);
+        } else {
+            self.analytics.message_out(self.db, &c, &m).await?;
+        }
 
         self.apply_deferred(i).await?;
         Ok(Disposition::Applied)
@@ -1614,11 +1718,28 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
             }
             _ => {}
         }
+        // Issue 5: a WhatsApp `failed` status is a failed send too.
+        let failed_by_status = match &event.kind {
+            Some(Kind::WhatsappStatus(s))
+                if next.status == DeliveryState::Failed.to_i32() && msg.status != next.status =>
+            {
+                let explained = scifer_send_gate::explain_send_failure(
+                    scifer_send_gate::ChannelKind::WhatsApp,
+                    i64::from(s.error_code),
+                    None,
+                );
+                Some((explained.code.to_string(), s.at_ms))
+            }
+            _ => None,
+        };
         if next != *msg {
             next.updated_at_ms = self.now_ms;
             let id = next.id.clone();
             self.messages.replace(i, next);
             self.effects.updated.touch(&id, cause);
+        }
+        if let Some((reason, at_ms)) = failed_by_status {
+            self.record_failed(i, "status", &reason, at_ms).await?;
         }
         if let Some(watermark) = read_watermark {
             let contact_id = self.messages.get(i).contact_id.clone();
@@ -1738,6 +1859,8 @@ impl<'a, C: ConnectionTrait> Applier<'a, C> {
 
     async fn write(&self) -> Result<(), DbErr> {
         let db = self.db;
+        // Issue 5: the batch's analytics facts (nothing refers to them, so order does not matter).
+        self.analytics.write(db).await?;
         insert_new::<contact::ActiveModel, _>(
             db,
             self.contacts.in_state(RowState::New),

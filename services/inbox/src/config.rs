@@ -147,6 +147,11 @@ pub struct Config {
     pub media_max_attempts: u32,
     #[serde(default = "default_media_retry_base_ms")]
     pub media_retry_base_ms: u64,
+    /// Issue 5: how often every WABA's WhatsApp templates are re-read from Graph
+    /// (`TEMPLATE_SYNC_INTERVAL_SECS`); 0 = only when a WhatsApp number connects (status webhooks
+    /// keep the list current in between).
+    #[serde(default = "default_template_sync_interval_secs")]
+    pub template_sync_interval_secs: u64,
 }
 
 impl Config {
@@ -191,6 +196,11 @@ impl Config {
             our_app_id: set(&self.meta_app_id),
             human_app_id: set(&self.thread_control_human_app_id),
         }
+    }
+
+    /// Issue 5: None when the periodic template sync is off.
+    pub fn template_sync_interval(&self) -> Option<Duration> {
+        (self.template_sync_interval_secs > 0).then(|| Duration::from_secs(self.template_sync_interval_secs))
     }
 
     pub fn snooze_check(&self) -> Duration {
@@ -293,6 +303,9 @@ fn default_media_max_attempts() -> u32 {
 fn default_media_retry_base_ms() -> u64 {
     5_000
 }
+fn default_template_sync_interval_secs() -> u64 {
+    6 * 3600
+}
 
 #[cfg(test)]
 mod tests {
@@ -315,6 +328,22 @@ mod tests {
         .unwrap();
         assert_eq!(c.batch_options().max_messages, 10);
         assert_eq!(c.ack_wait(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn template_sync_is_periodic_unless_zero() {
+        assert_eq!(
+            with(&[]).template_sync_interval(),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(
+            with(&[("TEMPLATE_SYNC_INTERVAL_SECS", "60")]).template_sync_interval(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            with(&[("TEMPLATE_SYNC_INTERVAL_SECS", "0")]).template_sync_interval(),
+            None
+        );
     }
 
     fn with(vars: &[(&str, &str)]) -> Config {

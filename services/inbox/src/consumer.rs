@@ -57,6 +57,9 @@ pub struct Engine {
     publisher: Publisher,
     bus: Bus,
     write_lock: tokio::sync::Mutex<()>,
+    // Issue 5: the clock of the team's actions, and the wake-up of the template sync.
+    clock: crate::clock::Clock,
+    templates_due: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -66,7 +69,26 @@ impl Engine {
             publisher,
             bus,
             write_lock: tokio::sync::Mutex::new(()),
+            clock: crate::clock::Clock::system(),
+            templates_due: tokio::sync::Notify::new(),
         })
+    }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    /// The time of the team's actions (status changes, sends); tests pin it.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
+    }
+
+    /// Wakes the template sync: a WhatsApp channel connected and its WABA's list is due.
+    pub fn wake_template_sync(&self) {
+        self.templates_due.notify_one();
+    }
+
+    /// Resolves when [`Engine::wake_template_sync`] was called (once per call or less).
+    pub async fn templates_due(&self) {
+        self.templates_due.notified().await;
     }
 
     /// Holds off both consumers' batches (and other such writers) until the guard is dropped.
@@ -360,6 +382,13 @@ impl ChannelConsumer {
         };
         match result {
             Ok(emissions) => {
+                // Issue 5: a WhatsApp number connected: its WABA's templates are due.
+                if events.iter().any(|(_, e, ..)| {
+                    e.kind == scifer_proto::events::v1::ChannelKind::Whatsapp as i32
+                        && e.state == scifer_proto::events::v1::ChannelState::Connected as i32
+                }) {
+                    self.engine.wake_template_sync();
+                }
                 let spans = events
                     .iter()
                     .map(|(_, e, _, span)| (e.event_id.as_str(), span.clone()))

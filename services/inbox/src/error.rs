@@ -40,6 +40,9 @@ pub enum InboxError {
     /// No suggestion: the provider is not configured, unreachable, or refused.
     #[error(transparent)]
     Ai(scifer_ai::AiError),
+    /// A channel id not of this workspace (or disconnected).
+    #[error("channel not found")]
+    ChannelNotFound,
     #[error("internal error")]
     Internal(#[from] sea_orm::DbErr),
     // Automation and handoff (issue 5).
@@ -49,9 +52,6 @@ pub enum InboxError {
     #[error("{0}")]
     ThreadControl(String),
     // --- History, gaps and media ---
-    /// Also what a channel of another workspace gets.
-    #[error("channel not found")]
-    ChannelNotFound,
     #[error("attachment not found")]
     AttachmentNotFound,
     /// The attachment has no stored copy (yet): pending, failed or expired.

@@ -13,6 +13,10 @@ use scifer_proto::inbox::v1::{
     UpdateAssignmentSettingsRequest, UpdateCannedResponseRequest, UpdateContactRequest,
     UpdateConversationRequest, UpdateLabelsRequest, inbox_service_server::InboxService,
 };
+// Issue 5: WhatsApp template sync, inbox analytics.
+use scifer_proto::inbox::v1::{
+    GetInboxAnalyticsRequest, GetInboxAnalyticsResponse, ListTemplatesRequest, ListTemplatesResponse,
+};
 use sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
 
@@ -48,6 +52,8 @@ pub struct Inbox {
     // History, gaps and media (set by `with_history_and_media`; None answers UNAVAILABLE).
     history: Option<crate::history::HistorySettings>,
     media: Option<crate::media::MediaStorage>,
+    // Issue 5: WhatsApp template sync.
+    templates: crate::templates::Syncer,
 }
 
 impl Inbox {
@@ -65,6 +71,12 @@ impl Inbox {
             workflow: Workflow::new(db.clone(), engine.clone()),
             rules: crate::automation::Rules::new(db.clone()),
             handoff: None,
+            templates: crate::templates::Syncer::new(
+                db.clone(),
+                engine.clone(),
+                sender.vault_client(),
+                sender.vault_timeout(),
+            ),
             db,
             engine,
             sender,
@@ -110,7 +122,8 @@ impl From<InboxError> for Status {
             }
             InboxError::MessageNotFound
             | InboxError::CannedResponseNotFound
-            | InboxError::ContactNotFound => Status::not_found(e.to_string()),
+            | InboxError::ContactNotFound
+            | InboxError::ChannelNotFound => Status::not_found(e.to_string()),
             InboxError::AlreadyExists(_) => Status::already_exists(e.to_string()),
             InboxError::Precondition(_) => Status::failed_precondition(e.to_string()),
             InboxError::NotRetryable(_) => Status::failed_precondition(e.to_string()),
@@ -144,7 +157,7 @@ impl From<InboxError> for Status {
             InboxError::RuleNotFound => Status::not_found(e.to_string()),
             InboxError::ThreadControl(_) => Status::unavailable(e.to_string()),
             // History, gaps and media.
-            InboxError::ChannelNotFound | InboxError::AttachmentNotFound => Status::not_found(e.to_string()),
+            InboxError::AttachmentNotFound => Status::not_found(e.to_string()),
             InboxError::MediaNotStored(_) => Status::failed_precondition(e.to_string()),
             InboxError::MediaStorage(ref cause) => {
                 tracing::error!(error = %scifer_plumbing::error_chain(cause), "media storage failed");
@@ -597,5 +610,27 @@ impl InboxService for Inbox {
             .ok_or_else(|| Status::unavailable("media storage is not set up"))?;
         let stream = crate::media::serve::get_media(&self.db, storage, &ws, request.get_ref()).await?;
         Ok(Response::new(stream))
+    }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    async fn list_templates(
+        &self,
+        request: Request<ListTemplatesRequest>,
+    ) -> Result<Response<ListTemplatesResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            self.templates.list(&ws, &request.get_ref().channel_id).await?,
+        ))
+    }
+
+    async fn get_inbox_analytics(
+        &self,
+        request: Request<GetInboxAnalyticsRequest>,
+    ) -> Result<Response<GetInboxAnalyticsResponse>, Status> {
+        let ws = workspace(&request)?;
+        Ok(Response::new(
+            crate::analytics::report(&self.db, &ws, request.get_ref()).await?,
+        ))
     }
 }

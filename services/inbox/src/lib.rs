@@ -37,6 +37,10 @@ pub mod workflow;
 pub mod history;
 pub mod media;
 pub mod vault;
+// Issue 5: WhatsApp template sync, inbox analytics.
+pub mod analytics;
+pub mod clock;
+pub mod templates;
 
 pub use config::Config;
 pub use startup::{Application, CHANNEL_CONSUMER, META_CONSUMER, StartupError};

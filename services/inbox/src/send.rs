@@ -37,6 +37,7 @@ use crate::{
     domain::{
         DeliveryState, WorkspaceId,
         outgoing::{self, Outgoing, QuickReply},
+        template::Approval,
     },
     error::InboxError,
     store::entity::{channel, contact, conversation, message},
@@ -53,7 +54,7 @@ pub const UNCONFIRMED: &str = "send_unconfirmed";
 /// The name inbox calls token-vault as.
 pub const SERVICE_NAME: &str = "inbox";
 
-type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
+pub(crate) type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
 
 pub struct Sender {
     db: DatabaseConnection,
@@ -62,6 +63,10 @@ pub struct Sender {
     publisher: Publisher,
     bus: Bus,
     policy: gate::Policy,
+    /// Issue 5: when a message is sent (tests pin it to script a history), and the template
+    /// list a WhatsApp template send is checked against.
+    clock: crate::clock::Clock,
+    templates: Option<std::sync::Arc<crate::templates::Syncer>>,
 }
 
 /// Everything a send needs to know about its conversation.
@@ -188,7 +193,32 @@ impl Sender {
             publisher,
             bus,
             policy,
+            clock: crate::clock::Clock::system(),
+            templates: None,
         })
+    }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    /// Stamps sends with `clock` (the engine's, so sends and status changes share one time).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks WhatsApp template sends against `templates` (which reads a never-synced list first).
+    pub fn with_templates(mut self, templates: std::sync::Arc<crate::templates::Syncer>) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
+    /// The vault client, for the template sync (None when sending is not configured).
+    pub(crate) fn vault_client(&self) -> Option<VaultClient> {
+        self.vault.clone()
+    }
+
+    pub(crate) fn vault_timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn target(&self, ws: &WorkspaceId, conversation_id: &str) -> Result<Target, InboxError> {
@@ -230,7 +260,12 @@ impl Sender {
     pub async fn check(&self, ws: &WorkspaceId, request: &CheckSendRequest) -> Result<SendCheck, InboxError> {
         let target = self.target(ws, &request.conversation_id).await?;
         let author = gate_author(request.author)?;
-        let decision = gate::free_text_status(&self.policy, &target.gate_conversation(), author, Utc::now());
+        let decision = gate::free_text_status(
+            &self.policy,
+            &target.gate_conversation(),
+            author,
+            self.clock.now(),
+        );
         Ok(match decision {
             Decision::Allowed(a) => SendCheck {
                 allowed: true,
@@ -308,9 +343,32 @@ impl Sender {
                 .map(|t| (t.name.clone(), t.language.clone(), t.body_parameters.clone())),
         )
         .map_err(|e| InboxError::Invalid(e.to_string()))?;
-        let content = match outgoing {
-            // Template approval is Meta's to check until templates are synced; a refused one
-            // comes back as 132001 and is explained.
+        let content = match &outgoing {
+            // Issue 5: the WABA's templates as last synced (and kept current by Meta's status
+            // webhooks) decide; nothing is sent for a template Meta would refuse.
+            Outgoing::Template { name, language, .. } if target.kind == ChannelKind::Whatsapp => {
+                let approval = match &self.templates {
+                    Some(templates) => {
+                        templates
+                            .approval_for_send(&target.channel.id, name, language)
+                            .await?
+                    }
+                    None => crate::templates::approval(&self.db, &target.channel.id, name, language).await?,
+                };
+                match approval {
+                    Approval::Approved | Approval::Unchecked => gate::Content::Template { approved: true },
+                    Approval::NotApproved { .. } => gate::Content::Template { approved: false },
+                    Approval::Unknown => {
+                        return Ok(SendMessageResponse {
+                            result: Some(send_message_response::Result::Refusal(template_unknown(
+                                name, language,
+                            ))),
+                            replayed: false,
+                        });
+                    }
+                }
+            }
+            // Messenger and Instagram have no templates: the gate refuses them.
             Outgoing::Template { .. } => gate::Content::Template { approved: true },
             _ => gate::Content::FreeForm,
         };
@@ -330,7 +388,7 @@ impl Sender {
         };
         let vault = self.vault.clone().ok_or(InboxError::SendingNotConfigured)?;
 
-        let now = Utc::now().timestamp_millis();
+        let now = self.clock.now_ms();
         let id = uuid::Uuid::now_v7().to_string();
         let attachments = match &outgoing {
             Outgoing::Attachment {
@@ -509,7 +567,12 @@ impl Sender {
             content,
             intent,
         };
-        match gate::decide(&self.policy, &target.gate_conversation(), &request, Utc::now()) {
+        match gate::decide(
+            &self.policy,
+            &target.gate_conversation(),
+            &request,
+            self.clock.now(),
+        ) {
             Decision::Allowed(a) => Ok(a),
             Decision::Refused(r) => Err(refusal(&r)),
         }
@@ -625,7 +688,7 @@ impl Sender {
             attempt: stored.attempt,
             accepted: answer.accepted,
             external_id: answer.external_id.clone(),
-            at_ms: Utc::now().timestamp_millis(),
+            at_ms: self.clock.now_ms(),
             error_code: answer.error_code,
             error_subcode: answer.error_subcode,
             error_message: answer.error_message.clone(),
@@ -689,6 +752,19 @@ impl Sender {
         if let Err(e) = self.publisher.publish(subject, &msg_id, &event).await {
             tracing::warn!(error = %e, message_id = %m.id, "new message not announced live");
         }
+    }
+}
+
+/// Issue 5: the refusal of a template the channel's WABA does not have (as last synced).
+fn template_unknown(name: &str, language: &str) -> SendRefusal {
+    SendRefusal {
+        reason: "template_unknown".into(),
+        explanation: format!(
+            "This WhatsApp number's business account has no template \"{name}\" in {language}; choose one of its templates."
+        ),
+        last_customer_message_at: None,
+        human_agent_until: None,
+        template_required: false,
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Application {
     history: Arc<crate::history::HistorySync>,
     media: Arc<crate::media::MediaWorker>,
     media_storage: crate::media::MediaStorage,
+    // Issue 5: WhatsApp template sync.
+    templates: Arc<crate::templates::Syncer>,
 }
 
 /// Automation and handoff (issue 5): what runs the rules and follows Meta's routing.
@@ -111,7 +113,8 @@ impl Application {
             reason: e.to_string(),
         })?;
         let publisher = Publisher::new(js);
-        let sender = Arc::new(Sender::new(
+        let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
+        let sender = Sender::new(
             db.clone(),
             publisher.clone(),
             bus.clone(),
@@ -119,7 +122,17 @@ impl Application {
             &config.token_vault_url,
             config.token_vault_credential.clone(),
             config.token_vault_timeout(),
-        )?);
+        )?
+        // Issue 5: sends and status changes share the engine's clock.
+        .with_clock(engine.clock().clone());
+        // Issue 5: one template sync, run in the background and asked by template sends.
+        let templates = Arc::new(crate::templates::Syncer::new(
+            db.clone(),
+            engine.clone(),
+            sender.vault_client(),
+            sender.vault_timeout(),
+        ));
+        let sender = Arc::new(sender.with_templates(templates.clone()));
         let ai = match config.ai()? {
             Some(settings) => Some(Arc::new(scifer_ai::OpenAiCompatible::new(settings)?)),
             None => {
@@ -127,7 +140,6 @@ impl Application {
                 None
             }
         };
-        let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
         // Automation and handoff (issue 5).
         let automation = automation_parts(
             &config,
@@ -180,6 +192,7 @@ impl Application {
             history,
             media,
             media_storage,
+            templates,
         })
     }
 
@@ -256,6 +269,12 @@ impl Application {
             shutdown.clone(),
         ));
         let expiry = tokio::spawn(self.engine.clone().run_expiry(shutdown.clone()));
+        // Issue 5: WhatsApp template sync.
+        let templates = tokio::spawn(
+            self.templates
+                .clone()
+                .run(self.config.template_sync_interval(), shutdown.clone()),
+        );
         let snoozes = tokio::spawn(
             self.engine
                 .clone()
@@ -316,6 +335,7 @@ impl Application {
             ("idle rules", idle),
             ("history sync", history),
             ("media worker", media),
+            ("template sync", templates),
         ] {
             if tokio::time::timeout(grace, task).await.is_err() {
                 tracing::warn!(task = name, "task did not stop within the grace period");

@@ -71,7 +71,8 @@ impl Workflow {
         ws: &WorkspaceId,
         req: UpdateConversationRequest,
     ) -> Result<pb::Conversation, InboxError> {
-        let now = now_ms();
+        // Issue 5: the engine's clock, so analytics can be scripted with exact times.
+        let now = self.engine.clock().now_ms();
         let change = StatusChange::parse(req.status, req.snoozed_until.as_ref().map(ms), now)
             .map_err(|e| InboxError::Invalid(e.to_string()))?;
         let invalid = |e: crate::domain::assignment::InvalidId| InboxError::Invalid(e.to_string());
@@ -125,6 +126,15 @@ impl Workflow {
             if next != current {
                 next.updated_at_ms = now;
                 write_conversation(&txn, &next).await?;
+                // Issue 5: resolving and reopening are analytics facts, in this transaction.
+                let resolved = ConversationStatus::Resolved as i32;
+                let mut facts = crate::analytics::Recorder::default();
+                if next.status == resolved && current.status != resolved {
+                    facts.resolved(&txn, &next, now).await?;
+                } else if current.status == resolved && next.status != resolved {
+                    facts.opened(&next, now, false);
+                }
+                facts.write(&txn).await?;
                 txn.commit().await?;
             }
             (current, next)

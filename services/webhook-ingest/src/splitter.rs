@@ -199,6 +199,8 @@ pub fn kind_token(event: &MetaEvent) -> &'static str {
         Some(Kind::Change(_)) => "change",
         // Published by inbox, never split from a delivery; named here so the match stays whole.
         Some(Kind::OutboundResult(_)) => "outbound_result",
+        // WhatsApp template sync (issue 5): `<prefix>.meta.whatsapp.template_status`.
+        Some(Kind::TemplateStatus(_)) => "template_status",
         // split_delivery always sets a kind; an event without one still gets a subject.
         None => "unknown",
     }
@@ -224,6 +226,10 @@ mod tests {
         assert_eq!(
             kind_token(&with(Kind::WhatsappStatus(WhatsAppStatus::default()))),
             "status"
+        );
+        assert_eq!(
+            kind_token(&with(Kind::TemplateStatus(Default::default()))),
+            "template_status"
         );
         assert_eq!(kind_token(&MetaEvent::default()), "unknown");
     }

@@ -411,9 +411,9 @@ fn instagram_comments_and_mentions() {
 fn whatsapp_batch_maps_every_item() {
     let s = split(WHATSAPP);
     // 12 messages (one without id/sender) + 6 statuses (one unknown) + 1 system error
-    // + 1 template update + 1 message of another WABA.
+    // + 1 template update (an event since issue 5) + 1 message of another WABA.
     assert_eq!(s.events.len() + s.unhandled.len(), 21);
-    assert_eq!(s.unhandled.len(), 4, "{:?}", s.unhandled);
+    assert_eq!(s.unhandled.len(), 3, "{:?}", s.unhandled);
     assert_all_ids_distinct(&s);
     for e in &s.events {
         assert_eq!(e.channel_kind, i32::from(ChannelKind::Whatsapp));
@@ -598,9 +598,95 @@ fn whatsapp_system_errors_and_other_fields_are_unhandled() {
     assert_eq!(system.account_id, "106540352242922");
     assert!(system.reason.contains("system error"));
 
-    let template = unhandled_with_field(&s, "message_template_status_update");
-    assert_eq!(template.account_id, "WABA_1", "WABA-level fields name the WABA");
-    assert_eq!(template.object, "whatsapp_business_account");
+    assert!(
+        !s.unhandled
+            .iter()
+            .any(|u| u.field == "message_template_status_update"),
+        "template status updates are events now"
+    );
+}
+
+// ---- WhatsApp template status (issue 5) -----------------------------------------------------
+
+fn template_update(value: Value, time: Option<i64>) -> Split {
+    let mut entry =
+        json!({"id":"WABA_9","changes":[{"field":"message_template_status_update","value":value}]});
+    if let Some(t) = time {
+        entry["time"] = json!(t);
+    }
+    split(&json!({"object":"whatsapp_business_account","entry":[entry]}).to_string())
+}
+
+fn template_status(event: &MetaEvent) -> &scifer_proto::events::v1::TemplateStatusUpdate {
+    match &event.kind {
+        Some(Kind::TemplateStatus(t)) => t,
+        other => panic!("not a template status: {other:?}"),
+    }
+}
+
+#[test]
+fn whatsapp_template_status_update_names_the_waba_and_the_template() {
+    let s = template_update(
+        json!({"event":"REJECTED","message_template_id":1234567890123456u64,"message_template_name":"order_update",
+            "message_template_language":"en_US","message_template_category":"UTILITY","reason":"INVALID_FORMAT"}),
+        Some(1_767_225_900),
+    );
+    assert!(s.unhandled.is_empty(), "{:?}", s.unhandled);
+    let e = &s.events[0];
+    assert_eq!(
+        e.event_id,
+        "wa:template_status:1234567890123456:REJECTED:1767225900"
+    );
+    assert_eq!(e.account_id, "WABA_9", "templates belong to the WABA");
+    assert_eq!(e.business_account_id, "WABA_9");
+    assert_eq!(e.channel_kind, i32::from(ChannelKind::Whatsapp));
+    let t = template_status(e);
+    assert_eq!(
+        (
+            t.waba_id.as_str(),
+            t.template_id.as_str(),
+            t.name.as_str(),
+            t.language.as_str()
+        ),
+        ("WABA_9", "1234567890123456", "order_update", "en_US")
+    );
+    assert_eq!(
+        (t.status.as_str(), t.reason.as_str(), t.category.as_str()),
+        ("REJECTED", "INVALID_FORMAT", "UTILITY")
+    );
+    assert_eq!(t.at_ms, 1_767_225_900_000);
+}
+
+#[test]
+fn whatsapp_template_status_ids_are_stable_and_tell_repeats_apart() {
+    let value = json!({"event":"PAUSED","message_template_id":"42","message_template_name":"promo",
+        "message_template_language":"pt_BR","reason":"NONE"});
+    let first = template_update(value.clone(), Some(100));
+    let retry = template_update(value.clone(), Some(100));
+    let later = template_update(value.clone(), Some(200));
+    assert_eq!(first.events[0].event_id, retry.events[0].event_id);
+    assert_ne!(first.events[0].event_id, later.events[0].event_id);
+    assert_eq!(
+        template_status(&first.events[0]).reason,
+        "",
+        "NONE means no reason"
+    );
+    // No entry time: a hashed id over the item, still stable.
+    let untimed = template_update(value.clone(), None);
+    assert!(untimed.events[0].event_id.starts_with("wa:template_status:h:"));
+    assert_eq!(
+        untimed.events[0].event_id,
+        template_update(value, None).events[0].event_id
+    );
+    assert_eq!(template_status(&untimed.events[0]).at_ms, 0);
+}
+
+#[test]
+fn whatsapp_template_status_without_id_or_event_is_unhandled() {
+    let s = template_update(json!({"message_template_name":"x"}), Some(1));
+    assert!(s.events.is_empty());
+    let u = unhandled_with_field(&s, "message_template_status_update");
+    assert_eq!(u.account_id, "WABA_9");
 }
 
 #[test]

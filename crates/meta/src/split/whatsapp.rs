@@ -14,7 +14,7 @@ const PREFIX: &str = "wa";
 
 /// `waba_id` is `entry.id`. Unhandled items name the phone number when the value has one and
 /// the WABA otherwise (template, quality and account updates are WABA-level).
-pub(super) fn split_change(sink: &mut Sink<'_>, waba_id: &str, item: &Value) {
+pub(super) fn split_change(sink: &mut Sink<'_>, waba_id: &str, entry_time: Option<i64>, item: &Value) {
     let change = match parse_item::<Change>(item, "change") {
         Ok(change) => change,
         Err(reason) => {
@@ -26,6 +26,10 @@ pub(super) fn split_change(sink: &mut Sink<'_>, waba_id: &str, item: &Value) {
         sink.unhandled(PREFIX, waba_id, "", "change without a field", item);
         return;
     };
+    if field == super::templates::FIELD {
+        super::templates::split_status_update(sink, waba_id, entry_time, item);
+        return;
+    }
     if field != "messages" {
         let reason = format!("unhandled whatsapp change field {field:?}");
         sink.unhandled(PREFIX, waba_id, field, &reason, item);

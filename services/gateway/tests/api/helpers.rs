@@ -514,6 +514,9 @@ pub enum InboxRequest {
     RenderCannedResponse(RenderCannedResponseRequest),
     MarkRead(MarkReadRequest),
     SearchMessages(SearchMessagesRequest),
+    // Issue 5: WhatsApp template sync, inbox analytics.
+    ListTemplates(scifer_proto::inbox::v1::ListTemplatesRequest),
+    GetInboxAnalytics(scifer_proto::inbox::v1::GetInboxAnalyticsRequest),
     GetContact(GetContactRequest),
     UpdateContact(UpdateContactRequest),
     MergeContacts(MergeContactsRequest),
@@ -1192,6 +1195,50 @@ impl InboxService for InboxDouble {
             )),
             _ => Err(Status::not_found("message not found")),
         }
+    }
+
+    // ---- Issue 5: WhatsApp template sync, inbox analytics ----
+
+    async fn list_templates(
+        &self,
+        request: Request<scifer_proto::inbox::v1::ListTemplatesRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::ListTemplatesResponse>, Status> {
+        self.record(&request, InboxRequest::ListTemplates(request.get_ref().clone()));
+        if request.get_ref().channel_id != "wa1" {
+            return Err(Status::not_found("channel not found"));
+        }
+        Ok(Response::new(scifer_proto::inbox::v1::ListTemplatesResponse {
+            templates: vec![scifer_proto::inbox::v1::WhatsAppTemplate {
+                id: "t1".into(),
+                name: "order_update".into(),
+                language: "en_US".into(),
+                status: "APPROVED".into(),
+                category: "UTILITY".into(),
+                components_json: "[]".into(),
+                ..Default::default()
+            }],
+            synced_at: None,
+        }))
+    }
+
+    async fn get_inbox_analytics(
+        &self,
+        request: Request<scifer_proto::inbox::v1::GetInboxAnalyticsRequest>,
+    ) -> Result<Response<scifer_proto::inbox::v1::GetInboxAnalyticsResponse>, Status> {
+        self.record(
+            &request,
+            InboxRequest::GetInboxAnalytics(request.get_ref().clone()),
+        );
+        Ok(Response::new(
+            scifer_proto::inbox::v1::GetInboxAnalyticsResponse {
+                rows: vec![scifer_proto::inbox::v1::InboxAnalyticsRow {
+                    day: request.get_ref().from_day.clone(),
+                    conversations_opened: 3,
+                    ..Default::default()
+                }],
+                time_zone: request.get_ref().time_zone.clone(),
+            },
+        ))
     }
 }
 

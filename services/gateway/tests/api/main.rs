@@ -18,6 +18,8 @@ mod inbox_sends;
 mod inbox_suggest;
 mod inbox_tools;
 mod inbox_workflow;
+// Issue 5: WhatsApp template sync, inbox analytics.
+mod inbox_issue5;
 mod invitations;
 mod members;
 mod permission_matrix;

@@ -78,9 +78,10 @@ pub struct Changer {
     /// token-vault's `OnBehalfOf.kind`.
     pub vault_kind: &'static str,
     pub id: String,
-    /// The change came through the gateway's HandOff/HandBack, which records it in the audit log
-    /// as the signed-in member's action (as it does every member's action): not recorded again.
-    pub audited_by_caller: bool,
+    /// The change came through the gateway's HandOff/HandBack: the gateway records it in the
+    /// audit log as the signed-in member's action (as it does every member's action), so it is
+    /// not recorded again here.
+    pub member_call: bool,
 }
 
 impl Changer {
@@ -89,14 +90,14 @@ impl Changer {
             audit: Actor::user(id),
             vault_kind: "user",
             id: id.to_string(),
-            audited_by_caller: false,
+            member_call: false,
         }
     }
 
     /// A member's HandOff/HandBack call through the gateway.
     pub fn member_call(id: &str) -> Self {
         Self {
-            audited_by_caller: true,
+            member_call: true,
             ..Self::user(id)
         }
     }
@@ -106,7 +107,7 @@ impl Changer {
             audit: Actor::automation_rule(id),
             vault_kind: "automation_rule",
             id: id.to_string(),
-            audited_by_caller: false,
+            member_call: false,
         }
     }
 
@@ -117,7 +118,7 @@ impl Changer {
             audit: Actor::system(),
             vault_kind: "automation_rule",
             id: what.to_string(),
-            audited_by_caller: false,
+            member_call: false,
         }
     }
 }
@@ -218,20 +219,39 @@ impl Handoff {
         }
         let changed = {
             let _writer = self.engine.lock_writes().await;
+            let txn = scifer_db::begin_write(&self.db).await?;
             // Re-read under the lock: a handover event may have moved it meanwhile.
-            let Some(conv) = store::find_conversation(&self.db, ws, conversation_id).await? else {
+            let Some(conv) = store::find_conversation(&txn, ws, conversation_id).await? else {
                 return Err(InboxError::ConversationNotFound);
             };
-            let mut row = state::load(&self.db, &conv).await?;
+            let mut row = state::load(&txn, &conv).await?;
             let was = domain::handler_from_i32(row.handler);
             let now = next_handler(was, event);
             let changed = was != now || row.thread_owner_app_id != owner;
             if changed {
+                let at_ms = self.engine.clock().now_ms();
                 row.handler = domain::handler_to_proto(now) as i32;
                 row.thread_owner_app_id = owner;
-                row.updated_at_ms = chrono::Utc::now().timestamp_millis();
-                state::save(&self.db, row).await?;
+                row.updated_at_ms = at_ms;
+                state::save(&txn, row).await?;
+                // A handoff is a fact of the inbox analytics, counted in the same transaction:
+                // a rule's, the customer's or the AI's, or an agent's HandOff. An agent's mere
+                // reply is a takeover, not counted: otherwise every conversation of a workspace
+                // without rules would count one.
+                let takeover_by_reply = event == HandoffEvent::AgentTookOver && !by.member_call;
+                if was != now && now == HandlerKind::Human && !takeover_by_reply {
+                    crate::analytics::record_handoff(
+                        &txn,
+                        ws,
+                        &conv.id,
+                        &conv.channel_id,
+                        &conv.assignee_id,
+                        at_ms,
+                    )
+                    .await?;
+                }
             }
+            txn.commit().await?;
             changed && was != now
         };
         let mut view = views::conversation(&self.db, ws, &conv).await?;
@@ -241,7 +261,7 @@ impl Handoff {
                 .announce(vec![views::conversation_updated(ws.as_str(), view.clone())])
                 .await;
         }
-        if changed && !by.audited_by_caller {
+        if changed && !by.member_call {
             let action = match after {
                 HandlerKind::Human => HANDED_OFF,
                 HandlerKind::Automation => HANDED_BACK,

@@ -11,6 +11,9 @@ pub mod page_token;
 pub mod reactions;
 pub mod search;
 pub mod workspace;
+// Issue 5: WhatsApp template sync, inbox analytics.
+pub mod analytics;
+pub mod template;
 
 pub use assignment::AgentId;
 pub use delivery::DeliveryState;

@@ -451,3 +451,118 @@ pub mod media_purge {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+// ---- WhatsApp template sync (issue 5) --------------------------------------------------------
+
+pub mod template_waba {
+    use sea_orm::entity::prelude::*;
+
+    /// The WABA of each connected WhatsApp channel (from `ChannelEvent.parent_account_id`): its
+    /// templates are the WABA's, shared by every phone number of it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "template_wabas")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub channel_id: String,
+        pub workspace_id: String,
+        pub waba_id: String,
+        /// When the WABA's list was last read through this channel; 0 = due (just connected).
+        pub synced_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod whatsapp_template {
+    use sea_orm::entity::prelude::*;
+
+    /// One template of a WABA in one language, as Graph lists it and status webhooks change it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "whatsapp_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub waba_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub language: String,
+        pub template_id: String,
+        /// Meta's word: APPROVED, PENDING, REJECTED, PAUSED, DISABLED, ...
+        pub status: String,
+        pub category: String,
+        pub components_json: String,
+        pub reason: String,
+        /// Meta's time of the status (a webhook's entry time, or when a sync read it): an older
+        /// status never overwrites a newer one.
+        pub status_at_ms: i64,
+        pub updated_at_ms: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+// ---- Inbox analytics (issue 5) ---------------------------------------------------------------
+
+pub mod analytics_fact {
+    use sea_orm::entity::prelude::*;
+
+    /// The append-only activity log the analytics are computed from (see `crate::analytics`).
+    /// Written in the transaction of the fact itself; the id is derived from the fact, so a replay
+    /// inserts nothing twice.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_facts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub channel_id: String,
+        pub conversation_id: String,
+        /// Whom the fact counts for ('' = nobody).
+        pub agent_id: String,
+        /// `crate::analytics::FactKind` as its word.
+        pub kind: String,
+        /// `AuthorKind` of an outbound message (0 otherwise).
+        pub author_kind: i32,
+        pub at_ms: i64,
+        /// First-response or resolution time (0 otherwise, or when unknown).
+        pub duration_ms: i64,
+        /// A failure's reason ('' otherwise).
+        pub reason: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod analytics_cycle {
+    use sea_orm::entity::prelude::*;
+
+    /// The current open period of a conversation: when it was opened and whether its first
+    /// response was counted yet.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_cycles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub conversation_id: String,
+        pub workspace_id: String,
+        pub channel_id: String,
+        pub opened_at_ms: i64,
+        /// The customer message that opened it (0 when the business opened it: no first response
+        /// is measured then).
+        pub awaiting_since_ms: i64,
+        pub responded: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -20,6 +20,9 @@ impl MigratorTrait for Migrator {
             Box::new(super::automation_migration::Automation),
             // History, gaps and media.
             Box::new(HistoryAndMedia),
+            // Issue 5: WhatsApp template sync, inbox analytics.
+            Box::new(super::migration_issue5::WhatsAppTemplates),
+            Box::new(super::migration_issue5::InboxAnalytics),
         ]
     }
 }

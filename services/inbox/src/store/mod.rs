@@ -8,6 +8,8 @@ pub mod migration;
 // Automation and handoff (issue 5).
 pub mod automation_entity;
 mod automation_migration;
+// Issue 5: WhatsApp template sync, inbox analytics.
+mod migration_issue5;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,

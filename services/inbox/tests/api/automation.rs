@@ -12,8 +12,8 @@ use scifer_events::async_nats::jetstream;
 use scifer_proto::{
     events::v1::{self as ev, ChannelKind, MetaEvent, meta_event::Kind},
     inbox::v1::{
-        Author, AuthorKind, CreateRuleRequest, HandBackRequest, HandOffRequest, HandlerKind,
-        SendMessageRequest, UpdateAutomationSettingsRequest,
+        AnalyticsGroupBy, Author, AuthorKind, CreateRuleRequest, GetInboxAnalyticsRequest, HandBackRequest,
+        HandOffRequest, HandlerKind, SendMessageRequest, UpdateAutomationSettingsRequest,
     },
     tokenvault::v1::EgressAction,
 };
@@ -414,6 +414,26 @@ async fn a_customer_asking_for_a_person_silences_automation_until_handed_back() 
     assert_eq!(handoffs.len(), 1, "{handoffs:?}");
     assert_eq!(handoffs[0].0, "conversation.handed_off");
     assert_eq!(handoffs[0].1, ev::ActorKind::System as i32);
+
+    // The handoff is a figure of the day's analytics (the hand back is not a handoff).
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    let report = app
+        .grpc()
+        .await
+        .get_inbox_analytics(with_workspace(
+            &ws,
+            GetInboxAnalyticsRequest {
+                from_day: today.clone(),
+                to_day: today,
+                time_zone: "UTC".into(),
+                group_by: AnalyticsGroupBy::Workspace as i32,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let counted: i64 = report.rows.iter().map(|r| r.handoffs).sum();
+    assert_eq!(counted, 1, "{report:?}");
     assert_eq!(handoffs[0].2, id);
 }
 

@@ -23,3 +23,6 @@ mod workspaces;
 // History, gaps and media.
 mod history;
 mod media;
+// Issue 5: WhatsApp template sync, inbox analytics.
+mod analytics;
+mod templates;

@@ -43,6 +43,11 @@ pub struct VaultDouble {
     url: Arc<Mutex<String>>,
     script: Arc<Mutex<Vec<Scripted>>>,
     pub calls: Arc<Mutex<Vec<(String, EgressRequest)>>>,
+    // Issue 5: the WABA's template list Graph serves (two per page), and the list calls.
+    templates: Arc<Mutex<Vec<serde_json::Value>>>,
+    pub template_calls: Arc<Mutex<Vec<EgressRequest>>>,
+    /// How many template list calls to answer UNAVAILABLE first.
+    template_failures: Arc<Mutex<usize>>,
 }
 
 impl VaultDouble {
@@ -75,6 +80,41 @@ impl VaultDouble {
     pub fn body(&self, i: usize) -> serde_json::Value {
         serde_json::from_str(&self.calls()[i].1.params_json).unwrap()
     }
+
+    // ---- Issue 5: WhatsApp template sync ----
+
+    /// What `GET /{waba}/message_templates` lists from now on.
+    pub fn serve_templates(&self, list: Vec<serde_json::Value>) {
+        *self.templates.lock().unwrap() = list;
+    }
+
+    /// The next `n` template list calls fail.
+    pub fn fail_template_lists(&self, n: usize) {
+        *self.template_failures.lock().unwrap() = n;
+    }
+
+    pub fn template_calls(&self) -> Vec<EgressRequest> {
+        self.template_calls.lock().unwrap().clone()
+    }
+
+    /// Graph's paging: two per page, `after` the index of the next one, `next` while more remain.
+    fn template_page(&self, request: EgressRequest) -> EgressResponse {
+        let params: serde_json::Value = serde_json::from_str(&request.params_json).unwrap();
+        self.template_calls.lock().unwrap().push(request);
+        let list = self.templates.lock().unwrap().clone();
+        let start: usize = params["after"].as_str().map_or(0, |a| a.parse().unwrap());
+        let end = (start + 2).min(list.len());
+        let mut body = serde_json::json!({"data": list[start..end].to_vec()});
+        if end < list.len() {
+            body["paging"] = serde_json::json!({
+                "cursors": {"before": start.to_string(), "after": end.to_string()},
+                "next": format!("https://graph.facebook.com/v23.0/WABA/message_templates?after={end}"),
+            });
+        }
+        EgressResponse {
+            outcome: Some(egress_response::Outcome::ResultJson(body.to_string())),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -103,6 +143,16 @@ impl TokenVaultService for VaultDouble {
             .to_string();
         if bearer != format!("Bearer {INBOX_CREDENTIAL}") {
             return Err(Status::unauthenticated("service credential missing or not valid"));
+        }
+        if request.get_ref().action == vault::EgressAction::ListMessageTemplates as i32 {
+            let mut failures = self.template_failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                self.template_calls.lock().unwrap().push(request.into_inner());
+                return Err(Status::unavailable("graph unreachable"));
+            }
+            drop(failures);
+            return Ok(Response::new(self.template_page(request.into_inner())));
         }
         self.calls.lock().unwrap().push((service, request.into_inner()));
         let next = {
@@ -533,9 +583,10 @@ async fn whatsapp_statuses_that_arrive_before_the_answer_are_applied_to_the_mess
 #[tokio::test]
 async fn whatsapp_needs_a_template_outside_the_window() {
     let vault = VaultDouble::start(vec![Scripted::WhatsAppSent("wamid.T1")]).await;
+    // Issue 5: the template must be one of the WABA's, approved.
+    vault.serve_templates(vec![crate::templates::listed("order_update", "APPROVED")]);
     let app = spawn_app_with_vault(&vault).await;
-    let (ws, conv) =
-        conversation_with_customer_message(&app, ChannelKind::Whatsapp, "PHONE_1", 30 * HOUR).await;
+    let (ws, conv) = crate::templates::whatsapp_conversation(&app, "PHONE_1", 30 * HOUR).await;
     let refused = send(&app, &ws, reply(&conv, "k1", human(), "Free text"))
         .await
         .unwrap();

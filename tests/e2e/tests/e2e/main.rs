@@ -10,3 +10,5 @@ mod helpers;
 mod pipeline;
 mod replies;
 mod resilience;
+// Issue 5: WhatsApp template sync.
+mod templates;
