@@ -86,6 +86,11 @@ pub struct Config {
     /// Bound on one `CallWebhook` POST (`AUTOMATION_WEBHOOK_TIMEOUT_MS`); never retried.
     #[serde(default = "default_webhook_timeout_ms")]
     pub automation_webhook_timeout_ms: u64,
+    /// Let rules' webhooks reach private, loopback and link-local addresses
+    /// (`AUTOMATION_WEBHOOK_ALLOW_PRIVATE`). Off by default: whoever signs up administers a
+    /// workspace and writes its rules, and must not reach into the deployment's network.
+    #[serde(default)]
+    pub automation_webhook_allow_private: bool,
 
     // --- History, gaps and media ---
     /// Bounds of the backfill that runs once after a Messenger or Instagram channel connects

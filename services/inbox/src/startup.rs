@@ -407,8 +407,11 @@ async fn automation_parts(
         routing,
         audit,
     )?);
-    let webhooks = crate::automation::webhook::Webhooks::new(config.webhook_timeout())
-        .map_err(|e| StartupError::Automation(e.to_string()))?;
+    let webhooks = crate::automation::webhook::Webhooks::new(
+        config.webhook_timeout(),
+        config.automation_webhook_allow_private,
+    )
+    .map_err(|e| StartupError::Automation(e.to_string()))?;
     let runner = Arc::new(crate::automation::Runner::new(
         db.clone(),
         engine.clone(),

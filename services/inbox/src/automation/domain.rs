@@ -155,6 +155,43 @@ pub fn handler_after_handover(
     }
 }
 
+/// Whether a rule's webhook may be sent to `ip`: a public unicast address. Anyone who signs up
+/// administers their own workspace and so writes rules; without this, a rule could make inbox
+/// POST into the cluster or the cloud's metadata service (server-side request forgery).
+pub fn is_public_address(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                // 0/8 "this network", 100.64/10 carrier-grade NAT, 198.18/15 benchmarking, 240/4.
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_address(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_unspecified()
+                    || v6.is_loopback()
+                    || v6.is_multicast()
+                    // fc00::/7 unique local, fe80::/10 link local, 2001:db8::/32 documentation.
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+            }
+        },
+    }
+}
+
 /// The `X-Scifer-Signature` of a webhook body: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
 /// "<t>.<body>">`, the timestamp inside the MAC so a captured call cannot be replayed later with
 /// another time.
@@ -283,5 +320,42 @@ mod tests {
         assert_eq!(handler_from_i32(0), HandlerKind::Automation);
         assert_eq!(handler_from_i32(2), HandlerKind::Human);
         assert_eq!(handler_from_i32(99), HandlerKind::Automation);
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::is_public_address;
+
+    #[test]
+    fn only_public_unicast_addresses_may_receive_webhooks() {
+        for public in [
+            "93.184.215.14",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:93.184.215.14",
+        ] {
+            assert!(is_public_address(public.parse().unwrap()), "{public}");
+        }
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public_address(internal.parse().unwrap()), "{internal}");
+        }
     }
 }

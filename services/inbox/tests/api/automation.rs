@@ -743,7 +743,8 @@ async fn receiver() -> (String, tokio::sync::oneshot::Receiver<(String, Vec<u8>)
 #[tokio::test]
 async fn a_webhook_rule_posts_the_event_signed_with_the_workspace_secret() {
     let vault = VaultDouble::start(vec![Scripted::Sent("m_w")]).await;
-    let app = app_with(&vault, &[]).await;
+    // The receiver is a local server: this deployment lets webhooks reach private addresses.
+    let app = app_with(&vault, &[("AUTOMATION_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
     let ws = messenger(&app).await;
     let secret = app
         .grpc()
@@ -800,6 +801,63 @@ async fn a_webhook_rule_posts_the_event_signed_with_the_workspace_secret() {
     assert_eq!(event["rule_id"], id);
     assert_eq!(event["workspace_id"], ws);
     assert_eq!(event["message"]["text"], "order 1042?");
+}
+
+#[tokio::test]
+async fn by_default_a_webhook_to_an_internal_address_is_refused_and_audited() {
+    let vault = VaultDouble::start(vec![Scripted::Sent("m_w")]).await;
+    let app = app_with(&vault, &[]).await;
+    let ws = messenger(&app).await;
+    app.grpc()
+        .await
+        .update_automation_settings(with_workspace(
+            &ws,
+            UpdateAutomationSettingsRequest {
+                business_hours_json: String::new(),
+                max_replies_per_conversation: 5,
+                rate_limit_window_seconds: 600,
+                rotate_webhook_secret: true,
+            },
+        ))
+        .await
+        .unwrap();
+    let mut audit = app.client.subscribe(app.bus.audit_event(&ws)).await.unwrap();
+    app.client.flush().await.unwrap();
+    let (url, mut received) = receiver().await;
+    // The same server by a name: what the name resolves to is checked, not only literals.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    for target in [url.as_str(), by_name.as_str()] {
+        rule(
+            &app,
+            &ws,
+            serde_json::json!({
+                "id": "", "name": "hook", "enabled": true, "trigger": "message_received",
+                "actions": [{"call_webhook": {"url": target}}],
+            }),
+        )
+        .await;
+    }
+    customer_says(&app, "PSID_WI", "m_wi1", "hello").await;
+
+    let mut failures = Vec::new();
+    while failures.len() < 2 {
+        let msg = tokio::time::timeout(WAIT, audit.next())
+            .await
+            .expect("no webhook failure audited in time")
+            .unwrap();
+        let event = ev::AuditEvent::decode(msg.payload.as_ref()).unwrap();
+        if event.action == "automation.webhook_failed" {
+            failures.push(event.detail);
+        }
+    }
+    assert!(failures[0].contains("internal address"), "{failures:?}");
+    assert!(failures[1].contains("no public address"), "{failures:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut received)
+            .await
+            .is_err(),
+        "the internal receiver was called"
+    );
 }
 
 #[tokio::test]
