@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use scifer_events::{Bus, Publisher};
-use scifer_plumbing::service_identity::{Identify, ServiceCredential, identified_channel};
 use scifer_proto::{
     events::v1::{self as ev, ChannelKind, MetaEvent, OutboundResult, inbox_event, meta_event},
     inbox::v1::{
@@ -22,7 +21,6 @@ use scifer_proto::{
     },
     tokenvault::v1::{
         EgressAction, EgressRequest, OnBehalfOf, egress_response, graph_failure::Kind as FailureKind,
-        token_vault_service_client::TokenVaultServiceClient,
     },
 };
 use scifer_send_gate::{self as gate, Decision};
@@ -30,7 +28,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
     sea_query::Expr,
 };
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use crate::{
     convert,
@@ -51,10 +48,8 @@ pub const OWN_METADATA_PREFIX: &str = "scifer:";
 /// the call started): the message may have gone out; its echo or status will say.
 pub const UNCONFIRMED: &str = "send_unconfirmed";
 
-/// The name inbox calls token-vault as.
-pub const SERVICE_NAME: &str = "inbox";
-
-pub(crate) type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
+pub use crate::vault::SERVICE_NAME;
+pub(crate) use crate::vault::VaultClient;
 
 pub struct Sender {
     db: DatabaseConnection,
@@ -165,28 +160,19 @@ fn sent_id(kind: ChannelKind, body: &serde_json::Value) -> Option<String> {
 }
 
 impl Sender {
-    /// `credential` unset: sending is refused with FAILED_PRECONDITION (reading works).
+    /// `vault` None (no credential): sending is refused with FAILED_PRECONDITION (reading works).
     pub fn new(
         db: DatabaseConnection,
         publisher: Publisher,
         bus: Bus,
         policy: gate::Policy,
-        vault_url: &str,
-        credential: Option<secrecy::SecretString>,
+        vault: Option<VaultClient>,
         timeout: Duration,
-    ) -> Result<Self, scifer_plumbing::service_identity::InvalidUrl> {
-        let vault = match credential {
-            Some(secret) => Some(TokenVaultServiceClient::new(identified_channel(
-                vault_url,
-                timeout,
-                ServiceCredential::new(SERVICE_NAME, secret),
-            )?)),
-            None => {
-                tracing::warn!("TOKEN_VAULT_CREDENTIAL is unset: sending messages is disabled");
-                None
-            }
-        };
-        Ok(Self {
+    ) -> Self {
+        if vault.is_none() {
+            tracing::warn!("TOKEN_VAULT_CREDENTIAL is unset: sending messages is disabled");
+        }
+        Self {
             db,
             vault,
             timeout,
@@ -195,7 +181,7 @@ impl Sender {
             policy,
             clock: crate::clock::Clock::system(),
             templates: None,
-        })
+        }
     }
 
     // ---- Issue 5: WhatsApp template sync, inbox analytics ----

@@ -114,15 +114,20 @@ impl Application {
         })?;
         let publisher = Publisher::new(js);
         let engine: Arc<Engine> = Engine::new(db.clone(), publisher.clone(), bus.clone());
+        // The one token-vault client: sends, thread control, template, history and media syncs.
+        let vault = crate::vault::client(
+            &config.token_vault_url,
+            config.token_vault_credential.clone(),
+            config.token_vault_timeout(),
+        )?;
         let sender = Sender::new(
             db.clone(),
             publisher.clone(),
             bus.clone(),
             config.send_policy(),
-            &config.token_vault_url,
-            config.token_vault_credential.clone(),
+            vault.clone(),
             config.token_vault_timeout(),
-        )?
+        )
         // Issue 5: sends and status changes share the engine's clock.
         .with_clock(engine.clock().clone());
         // Issue 5: one template sync, run in the background and asked by template sends.
@@ -155,12 +160,7 @@ impl Application {
             &bus,
         )
         .await?;
-        // History, gaps and media: the workers call the vault with the same credential.
-        let workers_vault = crate::vault::client(
-            &config.token_vault_url,
-            config.token_vault_credential.clone(),
-            config.token_vault_timeout(),
-        )?;
+        let workers_vault = vault.clone();
         let history = Arc::new(crate::history::HistorySync::new(
             db.clone(),
             publisher.clone(),
@@ -399,14 +399,11 @@ async fn automation_parts(
     let handoff = Arc::new(crate::automation::Handoff::new(
         db.clone(),
         engine.clone(),
-        config
-            .token_vault_credential
-            .clone()
-            .map(|secret| (config.token_vault_url.clone(), secret)),
+        sender.vault_client(),
         config.token_vault_timeout(),
         routing,
         audit,
-    )?);
+    ));
     let webhooks = crate::automation::webhook::Webhooks::new(
         config.webhook_timeout(),
         config.automation_webhook_allow_private,

@@ -1,5 +1,5 @@
-//! History, gaps and media: the token-vault client the background workers use (the same
-//! credential as sending, see [`crate::send`]).
+//! inbox's one token-vault client: sends, thread control, template sync, history sync and media
+//! fetches all go through it, as service `inbox` with its `TOKEN_VAULT_CREDENTIAL`.
 
 use std::time::Duration;
 
@@ -7,11 +7,13 @@ use scifer_plumbing::service_identity::{Identify, ServiceCredential, identified_
 use scifer_proto::tokenvault::v1::token_vault_service_client::TokenVaultServiceClient;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
-use crate::send::SERVICE_NAME;
+/// The name inbox calls token-vault as.
+pub const SERVICE_NAME: &str = "inbox";
 
 pub type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
 
-/// None when no credential is configured: the workers then skip what needs the vault.
+/// None when no credential is configured: sending is refused and the workers skip what needs the
+/// vault; reading the inbox works.
 pub fn client(
     url: &str,
     credential: Option<secrecy::SecretString>,

@@ -11,17 +11,12 @@ use std::{sync::Arc, time::Duration};
 
 use scifer_audit::{Actor, Audit, AuditEmitter, Outcome};
 use scifer_automation::{HandlerKind, HandoffEvent, next_handler};
-use scifer_plumbing::service_identity::{Identify, ServiceCredential, identified_channel};
 use scifer_proto::{
     events::v1::ChannelKind,
     inbox::v1 as pb,
-    tokenvault::v1::{
-        EgressAction, EgressRequest, OnBehalfOf, egress_response,
-        token_vault_service_client::TokenVaultServiceClient,
-    },
+    tokenvault::v1::{EgressAction, EgressRequest, OnBehalfOf, egress_response},
 };
 use sea_orm::{DatabaseConnection, EntityTrait};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 use super::{domain, state};
 use crate::{
@@ -35,7 +30,7 @@ use crate::{
     views,
 };
 
-type VaultClient = TokenVaultServiceClient<InterceptedService<Channel, Identify>>;
+use crate::vault::VaultClient;
 
 /// Audit actions of handler changes.
 pub use scifer_audit::action::{
@@ -127,27 +122,19 @@ impl Handoff {
     pub fn new(
         db: DatabaseConnection,
         engine: Arc<Engine>,
-        vault: Option<(String, secrecy::SecretString)>,
+        vault: Option<VaultClient>,
         timeout: Duration,
         routing: Routing,
         audit: AuditEmitter,
-    ) -> Result<Self, scifer_plumbing::service_identity::InvalidUrl> {
-        let vault = match vault {
-            Some((url, secret)) => Some(TokenVaultServiceClient::new(identified_channel(
-                &url,
-                timeout,
-                ServiceCredential::new(crate::send::SERVICE_NAME, secret),
-            )?)),
-            None => None,
-        };
-        Ok(Self {
+    ) -> Self {
+        Self {
             db,
             engine,
             vault,
             timeout,
             routing,
             audit,
-        })
+        }
     }
 
     /// `HandOff` RPC: an agent puts a person in charge.
