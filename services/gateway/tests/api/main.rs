@@ -19,7 +19,7 @@ mod inbox_suggest;
 mod inbox_tools;
 mod inbox_workflow;
 // Issue 5: WhatsApp template sync, inbox analytics.
-mod inbox_issue5;
+mod inbox_templates_analytics;
 mod invitations;
 mod members;
 mod permission_matrix;

@@ -21,8 +21,8 @@ impl MigratorTrait for Migrator {
             // History, gaps and media.
             Box::new(HistoryAndMedia),
             // Issue 5: WhatsApp template sync, inbox analytics.
-            Box::new(super::migration_issue5::WhatsAppTemplates),
-            Box::new(super::migration_issue5::InboxAnalytics),
+            Box::new(super::templates_analytics_migration::WhatsAppTemplates),
+            Box::new(super::templates_analytics_migration::InboxAnalytics),
         ]
     }
 }

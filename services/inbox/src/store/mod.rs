@@ -9,7 +9,7 @@ pub mod migration;
 pub mod automation_entity;
 mod automation_migration;
 // Issue 5: WhatsApp template sync, inbox analytics.
-mod migration_issue5;
+mod templates_analytics_migration;
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
