@@ -33,6 +33,7 @@ pub fn routes() -> Router<GraphSim> {
         .route("/_sim/subscribed_fields/{object_id}", get(subscribed_fields))
         .route("/_sim/calls", get(calls))
         .route("/_sim/sent_messages", get(sent_messages))
+        .route("/_sim/thread_control_calls", get(thread_control_calls))
         .route("/_sim/customer_wrote", post(customer_wrote))
         .route("/_sim/inbound_text", post(inbound_text))
         .route("/_sim/add_template", post(add_template))
@@ -182,6 +183,10 @@ async fn calls(State(sim): State<GraphSim>) -> Response {
 
 async fn sent_messages(State(sim): State<GraphSim>) -> Response {
     Json(sim.sent_messages()).into_response()
+}
+
+async fn thread_control_calls(State(sim): State<GraphSim>) -> Response {
+    Json(sim.thread_control_calls()).into_response()
 }
 
 #[derive(Deserialize)]

@@ -16,7 +16,7 @@ use super::outbox::Chain;
 use super::request::{GraphRequest, Reply};
 use super::threads::{Channel, ThreadKey};
 use super::world::{Auth, Node, TokenKind, World};
-use super::{GraphSim, must};
+use super::{GraphSim, ThreadControlCall, must};
 use crate::webhooks::messaging::{Handover, MessagingEvent};
 use crate::webhooks::{instagram, messenger};
 
@@ -149,6 +149,7 @@ pub fn control(
     let ours = world.config.app_id.clone();
     let owner = world.threads.get(&key).and_then(|t| t.owner.clone());
     let owned_by_other = owner.as_deref().is_some_and(|o| o != ours);
+    let mut target_app_id = None;
     match action {
         "pass_thread_control" => {
             let target = app_id_param(&body, "target_app_id")
@@ -162,7 +163,8 @@ pub fn control(
                 ));
             }
             // The target app is notified, not us.
-            world.threads.entry(channel, &key).owner = Some(target);
+            world.threads.entry(channel, &key).owner = Some(target.clone());
+            target_app_id = Some(target);
         }
         "take_thread_control" => {
             world.threads.entry(channel, &key).owner = Some(ours);
@@ -177,6 +179,13 @@ pub fn control(
         }
         other => return Err(GraphError::unsupported(&req.method, other)),
     }
+    world.thread_control.push(ThreadControlCall {
+        page_id: node.id().to_owned(),
+        action: action.to_owned(),
+        recipient,
+        target_app_id,
+        metadata: body.get("metadata").and_then(Value::as_str).map(str::to_owned),
+    });
     Ok(Reply::Json(json!({"success": true})))
 }
 

@@ -145,6 +145,22 @@ pub struct SentMessage {
     pub message_id: String,
 }
 
+/// A Conversation Routing call (`pass_thread_control`, `take_thread_control`,
+/// `request_thread_control`, `release_thread_control`) Meta accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadControlCall {
+    /// The Page called on (an Instagram thread is still routed through its Page).
+    pub page_id: String,
+    /// The endpoint's name, e.g. `pass_thread_control`.
+    pub action: String,
+    /// PSID or IGSID.
+    pub recipient: String,
+    /// `pass_thread_control`'s target app.
+    pub target_app_id: Option<String>,
+    /// The `metadata` the caller sent along.
+    pub metadata: Option<String>,
+}
+
 struct Inner {
     world: Mutex<World>,
     /// `x-fb-rev`, fixed per simulator like a deployed revision.
@@ -488,6 +504,12 @@ impl GraphSim {
     /// read receipts are not messages and are not listed).
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// Every thread-control call Meta accepted, oldest first (refused ones are only in
+    /// [`Self::calls`]).
+    pub fn thread_control_calls(&self) -> Vec<ThreadControlCall> {
+        self.lock().thread_control.clone()
     }
 }
 

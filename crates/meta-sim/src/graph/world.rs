@@ -14,7 +14,7 @@ use super::outbox::Outbox;
 use super::templates::Templates;
 use super::threads::Threads;
 use super::usage::Usage;
-use super::{RecordedCall, SentMessage};
+use super::{RecordedCall, SentMessage, ThreadControlCall};
 
 /// `expires_in` of a short-lived user token from the code exchange (about 1.5 h).
 pub const SHORT_LIVED_SECS: i64 = 5400;
@@ -357,6 +357,7 @@ pub struct World {
     pub(crate) usage: Usage,
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) sent: Vec<SentMessage>,
+    pub(crate) thread_control: Vec<ThreadControlCall>,
     pub(crate) demo_system_user_token: Option<String>,
     /// Who wrote when, thread owners and conversation history (windows, routing, backfill).
     pub(crate) threads: Threads,
@@ -392,6 +393,7 @@ impl World {
             usage: Usage::default(),
             calls: Vec::new(),
             sent: Vec::new(),
+            thread_control: Vec::new(),
             demo_system_user_token: None,
             threads: Threads::default(),
             templates: Templates::default(),

@@ -419,6 +419,27 @@ async fn thread_control_decides_who_may_send_and_where_messages_arrive() {
             .iter()
             .any(|e| e.field == "messaging_handovers")
     );
+
+    // Our accepted calls are on record (refused ones and other apps' moves are not).
+    let recorded: Vec<(String, Option<String>, Option<String>)> = app
+        .sim
+        .thread_control_calls()
+        .into_iter()
+        .inspect(|c| assert_eq!((c.page_id.as_str(), c.recipient.as_str()), (DEMO_PAGE_ID, psid)))
+        .map(|c| (c.action, c.target_app_id, c.metadata))
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![
+            (
+                "pass_thread_control".to_owned(),
+                Some(PAGE_INBOX_APP_ID.to_owned()),
+                Some("human please".to_owned())
+            ),
+            ("take_thread_control".to_owned(), None, None),
+            ("release_thread_control".to_owned(), None, None),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -79,8 +79,21 @@ fn authed(token: Option<&str>) -> Authed {
     InterceptedService::new(grpc_web_channel(), Bearer(value))
 }
 
+// Automation e2e (issue 5): settings a test gives the stack's services.
+/// What a test changes in the stack; [`Stack::start`] takes the defaults.
+#[derive(Debug, Default)]
+pub struct StackOptions {
+    /// Extra environment of the inbox process (e.g. `THREAD_CONTROL_HUMAN_APP_ID`); later
+    /// entries win over the stack's own.
+    pub inbox_env: Vec<(&'static str, String)>,
+}
+
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Self {
         scifer_plumbing::install_crypto_provider();
         let nats = NatsServer::start().await;
         let prefix = unique_prefix();
@@ -113,7 +126,10 @@ impl Stack {
                 // History, gaps and media: attachments are copied from the simulator's own host.
                 ("MEDIA_DIR", media_dir.path().display().to_string()),
                 ("MEDIA_URL_HOSTS", "127.0.0.1".to_string()),
-            ]),
+            ])
+            .into_iter()
+            .chain(options.inbox_env)
+            .collect::<Vec<_>>(),
             &format!("http://127.0.0.1:{inbox_port}/readyz"),
         )
         .await;

@@ -12,3 +12,5 @@ mod replies;
 mod resilience;
 // Issue 5: WhatsApp template sync.
 mod templates;
+// Issue 5: automation rules and handoff with thread control.
+mod automation;
