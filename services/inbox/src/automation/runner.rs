@@ -49,7 +49,7 @@ use crate::{
     send::Sender,
     store::{
         self,
-        automation_entity::{automation_idle, automation_rule},
+        automation_entity::{automation_idle, automation_rule, conversation_automation},
         entity::{channel, contact, conversation, message},
     },
     suggest::Suggester,
@@ -152,6 +152,16 @@ impl Runner {
     /// An agent replied through Scifer: a person is in charge now. Scifer's agents answer with our
     /// app, so the thread stays with it.
     async fn take_over(&self, ws: &WorkspaceId, conversation_id: &str, agent: &str) -> Result<(), DbErr> {
+        // Most replies go to conversations a person already handles: one indexed read settles
+        // them without the engine's write lock, which the ingest consumers need.
+        let handled_by_a_person = conversation_automation::Entity::find_by_id(conversation_id.to_string())
+            .filter(conversation_automation::Column::WorkspaceId.eq(ws.as_str()))
+            .one(&self.db)
+            .await?
+            .is_some_and(|row| row.handler == pb::HandlerKind::Human as i32);
+        if handled_by_a_person {
+            return Ok(());
+        }
         match self
             .handoff
             .change(
@@ -206,6 +216,13 @@ impl Runner {
                 "the customer asked for a person",
             )
             .await?;
+        }
+        // A workspace without rules or business hours has nothing to evaluate: two reads, not the
+        // whole context, for every message of a workspace that does not automate.
+        if rules::rows(&self.db, ws.as_str()).await?.is_empty()
+            && rules::settings(&self.db, ws.as_str()).await?.hours.is_none()
+        {
+            return Ok(());
         }
         let earlier = message::Entity::find()
             .filter(message::Column::ConversationId.eq(conv.id.as_str()))
