@@ -96,7 +96,7 @@ impl Webhooks {
             .send()
             .await
             // Without the URL: it may carry a token of the receiver's.
-            .map_err(|e| WebhookError::Unreachable(causes(&e.without_url())))?;
+            .map_err(|e| WebhookError::Unreachable(scifer_plumbing::error_chain(&e.without_url())))?;
         let status = response.status().as_u16();
         if response.status().is_success() {
             Ok(status)
@@ -104,17 +104,4 @@ impl Webhooks {
             Err(WebhookError::Status(status))
         }
     }
-}
-
-/// An error and its causes, joined: reqwest's own text ("error sending request") hides why, e.g.
-/// that the name resolved to no public address.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
